@@ -1,0 +1,48 @@
+import type { Job, JobsOptions, Queue } from 'bullmq';
+import { catalog, queueAliases, type JobName, type PayloadOf, type QueueAlias } from './catalog.js';
+import { validatePayload } from './payload-validation.js';
+import { createQueue, createRedisConnection, type QueueConfig } from './queue-factory.js';
+
+/** What a caller may override per job; the id, name and queue always come from the catalog. */
+export type EnqueueOptions = Omit<JobsOptions, 'jobId' | 'repeat'>;
+
+export interface Producer {
+  /** Validates the payload, applies the catalog's options, and adds the job with id = the payload's record id. */
+  enqueue<N extends JobName>(name: N, payload: PayloadOf<N>, opts?: EnqueueOptions): Promise<Job>;
+  queue(alias: QueueAlias): Queue;
+  readonly queues: Readonly<Record<QueueAlias, Queue>>;
+  close(): Promise<void>;
+}
+
+export interface ProducerConfig extends QueueConfig {
+  /** Overrides for every job this producer adds (tests shrink `backoff` with it). */
+  jobOptions?: EnqueueOptions;
+}
+
+export function createProducer(config: ProducerConfig): Producer {
+  const ownsConnection = typeof config.connection === 'string';
+  const connection = typeof config.connection === 'string' ? createRedisConnection(config.connection, 'producer') : config.connection;
+  const queues = Object.fromEntries(queueAliases.map((alias) => [alias, createQueue(alias, { connection, prefix: config.prefix })])) as Record<
+    QueueAlias,
+    Queue
+  >;
+  let closing: Promise<void> | undefined;
+
+  return {
+    queues,
+    queue: (alias) => queues[alias],
+    async enqueue(name, payload, opts) {
+      const data = validatePayload(name, payload);
+      const def = catalog[name];
+      const jobId = (data as Record<string, unknown>)[def.recordId] as string;
+      return queues[def.queue].add(name, data, { priority: def.priority, ...config.jobOptions, ...opts, jobId });
+    },
+    close() {
+      closing ??= (async () => {
+        await Promise.allSettled(Object.values(queues).map((q) => q.close()));
+        if (ownsConnection) connection.disconnect();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { Queue, QueueEvents, Worker, type Processor, type WorkerOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { QueueName, defaultJobOptions, type QueueAlias } from './catalog.js';
+
+/**
+ * The one place queues, workers and queue events are created, so the backend is one choice:
+ * Redis (the default). BullMQ 6 also ships createPostgresBackend; switching means changing this file only.
+ */
+export interface QueueConfig {
+  /** A shared ioredis connection, or a URL to open one from. */
+  connection: Redis | string;
+  /** Redis key prefix (`bull` by default). Use a hash tag such as `{mm}` on Redis Cluster. */
+  prefix: string;
+}
+
+export type ConnectionRole = 'producer' | 'worker';
+
+/**
+ * Producers fail fast so a request never waits on a dead Redis; workers wait forever for Redis to come back.
+ * https://docs.bullmq.io/guide/going-to-production
+ */
+export function createRedisConnection(url: string, role: ConnectionRole): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: role === 'worker' ? null : 1,
+    enableOfflineQueue: role === 'worker',
+    connectTimeout: 5_000,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+    lazyConnect: false,
+  });
+}
+
+function resolve(connection: Redis | string, role: ConnectionRole): Redis {
+  return typeof connection === 'string' ? createRedisConnection(connection, role) : connection;
+}
+
+export function createQueue(alias: QueueAlias, config: QueueConfig): Queue {
+  return new Queue(QueueName[alias], {
+    connection: resolve(config.connection, 'producer'),
+    prefix: config.prefix,
+    defaultJobOptions,
+  });
+}
+
+export function createWorker(
+  alias: QueueAlias,
+  processor: Processor,
+  config: QueueConfig & Omit<WorkerOptions, 'connection' | 'prefix'>,
+): Worker {
+  const { connection, prefix, ...options } = config;
+  return new Worker(QueueName[alias], processor, { ...options, connection: resolve(connection, 'worker'), prefix });
+}
+
+export function createQueueEvents(alias: QueueAlias, config: QueueConfig): QueueEvents {
+  // QueueEvents blocks on XREAD, so it always needs a connection of its own.
+  const connection =
+    typeof config.connection === 'string'
+      ? createRedisConnection(config.connection, 'worker')
+      : config.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  return new QueueEvents(QueueName[alias], { connection, prefix: config.prefix });
+}
