@@ -20,7 +20,8 @@ export async function ensureDatabase(url: string): Promise<void> {
     const [row] = await sql`select 1 as found from pg_database where datname = ${name}`;
     if (!row) {
       await sql.unsafe(`create database "${name.replace(/"/g, '""')}"`).catch((err: { code?: string }) => {
-        if (err.code !== '42P04') throw err; // another process created it first
+        // Another process created it first: 42P04, or 23505 when both inserts race in pg_database.
+        if (err.code !== '42P04' && err.code !== '23505') throw err;
       });
     }
   } finally {

@@ -1,0 +1,43 @@
+import { Type } from '@sinclair/typebox';
+import { describe, expect, it } from 'vitest';
+import { CommonEnv, EnvError, SecretEnv, parseEnv } from '../src/index.js';
+
+const Schema = Type.Object({ ...CommonEnv, ...SecretEnv, PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 3000 }) });
+
+describe('parseEnv', () => {
+  it('applies defaults and converts numbers in development', () => {
+    const env = parseEnv(Schema, { PORT: '8080' });
+    expect(env.PORT).toBe(8080);
+    expect(env.NODE_ENV).toBe('development');
+    expect(env.QUEUE_PREFIX).toBe('bull');
+    expect(env.CREDENTIALS_KEY).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('names every bad or missing variable in one message', () => {
+    const run = () => parseEnv(Schema, { NODE_ENV: 'production', PORT: 'eighty', REDIS_URL: 'http://x', JWT_SECRET: 'x'.repeat(40) });
+    expect(run).toThrow(EnvError);
+    const message = (() => {
+      try {
+        run();
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    expect(message).toMatch(/^Invalid environment: /);
+    for (const name of ['PORT', 'REDIS_URL', 'CREDENTIALS_KEY is required', 'BACKUP_ENCRYPTION_KEY is required']) expect(message).toContain(name);
+    expect(message).not.toContain('JWT_SECRET');
+    expect(message).not.toContain('\n');
+  });
+
+  it('gives secrets no default in production', () => {
+    const key = 'ab'.repeat(32);
+    const env = parseEnv(Schema, { NODE_ENV: 'production', JWT_SECRET: 'y'.repeat(40), CREDENTIALS_KEY: key, BACKUP_ENCRYPTION_KEY: key });
+    expect(env.CREDENTIALS_KEY).toBe(key);
+    expect(() => parseEnv(Schema, { NODE_ENV: 'production', CREDENTIALS_KEY: key, BACKUP_ENCRYPTION_KEY: key })).toThrow(/JWT_SECRET is required/);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(parseEnv(Schema, { PORT: '' }).PORT).toBe(3000);
+  });
+});
