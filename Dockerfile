@@ -1,0 +1,22 @@
+# One image for every service; SERVICE picks which one runs (api, backup-worker, scan-worker, update-worker).
+FROM node:20-bookworm-slim AS base
+RUN npm i -g pnpm@12.4.2
+WORKDIR /app
+
+# Dependencies first, so a code change does not refetch them.
+FROM base AS deps
+COPY pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+RUN pnpm fetch --prod
+
+FROM deps AS build
+COPY . .
+RUN pnpm install --offline --frozen-lockfile --prod
+
+FROM base AS runtime
+ENV NODE_ENV=production
+COPY --from=build --chown=node:node /app /app
+USER node
+ARG SERVICE=api
+ENV SERVICE=${SERVICE}
+# Services run their TypeScript through tsx (a production dependency); there is no separate build output.
+CMD ["sh", "-c", "exec pnpm -C services/$SERVICE start"]
