@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { loggerOptions } from '@mm/config';
+import type { ApiEnv } from './env.js';
+import { registerFormats } from './schemas/formats.js';
+import { typeboxValidatorCompiler } from './plugins/validation.js';
+import errorHandler from './plugins/error-handler.js';
+import database from './plugins/database.js';
+import queues from './plugins/queues.js';
+import security from './plugins/security.js';
+import rateLimit from './plugins/rate-limit.js';
+import swagger from './plugins/swagger.js';
+import auth from './plugins/auth.js';
+import domain from './plugins/domain.js';
+import healthRoutes from './routes/health.js';
+import authRoutes from './routes/auth.js';
+import userRoutes from './routes/users.js';
+import serverRoutes from './routes/servers/manage.js';
+import backupRoutes from './routes/servers/backup.js';
+import scanRoutes from './routes/servers/scan.js';
+import updateRoutes from './routes/servers/update.js';
+import serverRecordRoutes from './routes/servers/records.js';
+import recordRoutes from './routes/records.js';
+import jobRoutes from './routes/jobs.js';
+import metricsRoutes from './routes/metrics.js';
+
+export interface BuildAppOptions {
+  env: ApiEnv;
+  /** Overrides the pino logger settings (tests pass `false`). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Builds the instance without listening, so tests use the same app through inject or a real port. */
+export async function buildApp({ env, logger }: BuildAppOptions): Promise<FastifyInstance> {
+  registerFormats();
+  const app = Fastify({
+    logger: logger ?? loggerOptions({ name: 'api', level: env.LOG_LEVEL, pretty: env.NODE_ENV === 'development' }),
+    bodyLimit: env.BODY_LIMIT_BYTES,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    trustProxy: env.TRUST_PROXY,
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  // Infrastructure first, then domain services, then routes.
+  await app.register(errorHandler);
+  await app.register(database, { url: env.DATABASE_URL });
+  await app.register(queues, { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX });
+  await app.register(security);
+  await app.register(rateLimit, { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS });
+  await app.register(swagger);
+  await app.register(auth, { secret: env.JWT_SECRET, expiresIn: env.JWT_EXPIRES_IN });
+  await app.register(domain);
+
+  await app.register(healthRoutes);
+  await app.register(authRoutes, { loginRateLimit: { max: env.LOGIN_RATE_LIMIT_MAX, windowMs: env.LOGIN_RATE_LIMIT_WINDOW_MS } });
+  await app.register(userRoutes);
+  await app.register(serverRoutes, { credentialsKey: env.CREDENTIALS_KEY });
+  await app.register(backupRoutes);
+  await app.register(scanRoutes);
+  await app.register(updateRoutes);
+  await app.register(serverRecordRoutes);
+  await app.register(recordRoutes);
+  await app.register(jobRoutes);
+  await app.register(metricsRoutes, { degradedThreshold: env.DEGRADED_WAITING_THRESHOLD });
+  return app;
+}

@@ -1,0 +1,34 @@
+import type { Redis } from 'ioredis';
+import { ApiError, unavailable } from '../errors.js';
+
+const REDIS_DOWN = 'The job queue (Redis) is unavailable; try again shortly.';
+const TIMEOUT_MS = 1_500;
+
+/**
+ * Runs a Redis-backed operation for a request. The producer connection fails fast, and this adds a
+ * ceiling, so a request answers 503 within about a second instead of hanging while Redis is down.
+ */
+export async function withRedis<T>(redis: Redis, op: () => Promise<T>): Promise<T> {
+  if (redis.status !== 'ready') throw unavailable(REDIS_DOWN);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(unavailable(REDIS_DOWN)), TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([op(), timeout]);
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    if (isConnectionError(err)) throw unavailable(REDIS_DOWN);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT/i.test(err.message)
+  );
+}

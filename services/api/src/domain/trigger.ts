@@ -1,0 +1,47 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { catalog, type JobName, type PayloadOf } from '@mm/jobs';
+import { notFound, unavailable } from '../errors.js';
+import { withRedis } from './redis-guard.js';
+
+/**
+ * The hot path shared by the three trigger routes: the server must exist (cached), then exactly one job is
+ * enqueued with id = the record id. Nothing is written to PostgreSQL; the worker creates the record.
+ */
+export async function trigger<N extends JobName>(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  job: { name: N; serverId: string; payload: PayloadOf<N>; answer: Record<string, string> },
+): Promise<FastifyReply> {
+  const run = async () => {
+    const exists = await app.servers.exists(job.serverId).catch((err: unknown) => {
+      request.log.warn({ err }, 'server lookup failed');
+      throw unavailable('The database is unavailable; try again shortly.');
+    });
+    if (!exists) throw notFound(`Server ${job.serverId}`);
+    const queue = catalog[job.name].queue;
+    const jobId = job.answer.jobId as string;
+    await withRedis(app.redis, async () => {
+      await app.serverJobs.add(job.serverId, queue, jobId);
+      try {
+        await app.producer.enqueue(job.name, job.payload);
+      } catch (err) {
+        await app.serverJobs.remove(job.serverId, queue, jobId).catch(() => undefined);
+        throw err;
+      }
+    });
+    request.log.info({ jobId, queue, jobName: job.name, serverId: job.serverId }, 'job enqueued');
+    return { status: 202, body: { success: true, data: job.answer } };
+  };
+
+  const key = request.headers['idempotency-key'];
+  if (typeof key !== 'string') {
+    const answer = await run();
+    return reply.code(answer.status).send(answer.body);
+  }
+  const result = await withRedis(app.redis, () =>
+    app.idempotency.run(request.user.id, key, { method: request.method, url: request.url, body: request.body }, run),
+  );
+  if (result.replayed) void reply.header('idempotent-replayed', 'true');
+  return reply.code(result.status).send(result.body);
+}

@@ -1,0 +1,34 @@
+import { eq } from 'drizzle-orm';
+import { users, type Db } from '@mm/db';
+import type { Role } from './roles.js';
+
+export interface CachedUser {
+  id: string;
+  email: string;
+  role: Role;
+}
+
+const TTL_MS = 5_000;
+
+/**
+ * Who a token belongs to, re-read from PostgreSQL at most every few seconds: a deleted user or a changed
+ * role takes effect within TTL_MS instead of at token expiry, without a query on every request.
+ */
+export class UserCache {
+  private readonly entries = new Map<string, { user: CachedUser | null; expires: number }>();
+  constructor(private readonly db: Db) {}
+
+  async get(id: string): Promise<CachedUser | null> {
+    const hit = this.entries.get(id);
+    if (hit && hit.expires > Date.now()) return hit.user;
+    const [row] = await this.db.select({ id: users.id, email: users.email, role: users.role }).from(users).where(eq(users.id, id));
+    const user = row ?? null;
+    if (this.entries.size > 10_000) this.entries.clear();
+    this.entries.set(id, { user, expires: Date.now() + TTL_MS });
+    return user;
+  }
+
+  invalidate(id: string): void {
+    this.entries.delete(id);
+  }
+}

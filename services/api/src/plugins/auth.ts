@@ -1,0 +1,62 @@
+import fp from 'fastify-plugin';
+import jwt from '@fastify/jwt';
+import { ApiError, unavailable } from '../errors.js';
+import { hasRole, type Role } from '../domain/roles.js';
+import { UserCache } from '../domain/user-cache.js';
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: { sub: string; role: Role; iat?: number };
+    user: { id: string; email: string; role: Role };
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The least role a route needs ('viewer' when absent), or 'public' for no token at all. */
+    auth?: Role | 'public';
+  }
+  interface FastifyInstance {
+    users: UserCache;
+  }
+}
+
+export interface AuthPluginOptions {
+  secret: string;
+  expiresIn: string;
+}
+
+/** One guard for everything under /api: a valid Bearer JWT of a user who still exists, with the route's role. */
+export default fp<AuthPluginOptions>(
+  async (app, { secret, expiresIn }) => {
+    await app.register(jwt, {
+      secret,
+      sign: { expiresIn, algorithm: 'HS256' },
+      verify: { algorithms: ['HS256'] },
+      formatUser: (payload) => ({ id: payload.sub, email: '', role: payload.role }),
+    });
+    const cache = new UserCache(app.db);
+    app.decorate('users', cache);
+
+    app.addHook('onRequest', async (request) => {
+      // The matched route's pattern, not the raw URL, so no spelling of a path slips past the guard.
+      if (!request.routeOptions.url?.startsWith('/api/')) return;
+      const required = request.routeOptions.config?.auth ?? 'viewer';
+      if (required === 'public') return;
+      try {
+        await request.jwtVerify();
+      } catch (err) {
+        const expired = (err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED';
+        throw new ApiError('UNAUTHORIZED', expired ? 'The token has expired; log in again.' : 'A valid Bearer token is required.');
+      }
+      const user = await cache.get(request.user.id).catch((err: unknown) => {
+        request.log.warn({ err }, 'user lookup failed');
+        throw unavailable('The database is unavailable; try again shortly.');
+      });
+      if (!user) throw new ApiError('UNAUTHORIZED', 'The account behind this token no longer exists.');
+      request.user = user;
+      if (!hasRole(user.role, required)) throw new ApiError('FORBIDDEN', `This action needs the ${required} role.`);
+    });
+  },
+  { name: 'auth', dependencies: ['database'] },
+);

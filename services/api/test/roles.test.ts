@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role } from '../src/domain/roles.js';
+import { createTestApp, createServer, type TestApp } from './helpers/test-app.js';
+
+let t: TestApp;
+let serverId: string;
+beforeAll(async () => {
+  t = await createTestApp();
+  serverId = await createServer(t);
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const NONE = '00000000-0000-4000-8000-000000000000';
+let n = 0;
+
+/** Every /api route, the least role it needs, and a request that is otherwise valid. */
+const routes: { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; url: () => string; payload?: () => object; role: Role }[] = [
+  { method: 'GET', url: () => '/api/auth/me', role: 'viewer' },
+  { method: 'POST', url: () => '/api/users', payload: () => ({ email: `u${++n}@example.test`, password: 'a-long-enough-password', role: 'viewer' }), role: 'admin' },
+  { method: 'GET', url: () => '/api/users', role: 'admin' },
+  { method: 'DELETE', url: () => `/api/users/${NONE}`, role: 'admin' },
+  { method: 'POST', url: () => '/api/servers', payload: () => ({ name: 'r', host: 'r.example.test', username: 'u', auth: { type: 'password', password: 'p' } }), role: 'operator' },
+  { method: 'GET', url: () => '/api/servers', role: 'viewer' },
+  { method: 'GET', url: () => `/api/servers/${serverId}`, role: 'viewer' },
+  { method: 'PATCH', url: () => `/api/servers/${serverId}`, payload: () => ({ name: 'renamed' }), role: 'operator' },
+  { method: 'DELETE', url: () => `/api/servers/${NONE}`, role: 'operator' },
+  { method: 'POST', url: () => `/api/servers/${serverId}/backup`, payload: () => ({}), role: 'operator' },
+  { method: 'POST', url: () => `/api/servers/${serverId}/scan`, payload: () => ({ scan_type: 'quick' }), role: 'operator' },
+  { method: 'POST', url: () => `/api/servers/${serverId}/update`, payload: () => ({ dry_run: true }), role: 'operator' },
+  { method: 'GET', url: () => `/api/servers/${serverId}/backups`, role: 'viewer' },
+  { method: 'GET', url: () => `/api/servers/${serverId}/scans`, role: 'viewer' },
+  { method: 'GET', url: () => `/api/servers/${serverId}/updates`, role: 'viewer' },
+  { method: 'GET', url: () => `/api/backups/${NONE}`, role: 'viewer' },
+  { method: 'GET', url: () => `/api/scans/${NONE}`, role: 'viewer' },
+  { method: 'GET', url: () => `/api/updates/${NONE}`, role: 'viewer' },
+  { method: 'GET', url: () => `/api/jobs/${NONE}`, role: 'viewer' },
+  { method: 'GET', url: () => '/api/jobs', role: 'viewer' },
+  { method: 'DELETE', url: () => `/api/jobs/${NONE}`, role: 'operator' },
+  { method: 'POST', url: () => `/api/jobs/${NONE}/retry`, role: 'operator' },
+  { method: 'GET', url: () => '/api/jobs/stats/all', role: 'viewer' },
+  { method: 'GET', url: () => '/api/metrics/queues', role: 'viewer' },
+  { method: 'GET', url: () => '/api/metrics/system', role: 'viewer' },
+];
+
+const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+describe('every route × every role', () => {
+  for (const route of routes) {
+    it(`${route.method} ${route.url().replace(/[0-9a-f-]{36}/g, ':id')} needs ${route.role}`, async () => {
+      const anonymous = await t.call(null, { method: route.method, url: route.url(), ...(route.payload ? { payload: route.payload() } : {}) });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.json().error.code).toBe('UNAUTHORIZED');
+      for (const role of ['viewer', 'operator', 'admin'] as const) {
+        const res = await t.call(role, { method: route.method, url: route.url(), ...(route.payload ? { payload: route.payload() } : {}) });
+        if (rank[role] < rank[route.role]) {
+          expect(res.statusCode, `${role}: ${res.body}`).toBe(403);
+          expect(res.json().error.code).toBe('FORBIDDEN');
+        } else {
+          expect([401, 403], `${role}: ${res.body}`).not.toContain(res.statusCode);
+          expect(res.statusCode, `${role}: ${res.body}`).toBeLessThan(500);
+        }
+      }
+    });
+  }
+});
+
+describe('OpenAPI', () => {
+  it('documents every route with its schemas at /docs/json, and serves Swagger UI at /docs', async () => {
+    const res = await t.call(null, { method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toMatch(/^3\./);
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    for (const route of routes) {
+      const path = route.url().replace(serverId, '{id}').replace(NONE, '{id}').replace(/\/api\/servers\/\{id\}\/(backup|scan|update)$/, '/api/servers/{serverId}/$1');
+      expect(documented).toContain(`${route.method} ${path}`);
+    }
+    expect(documented).toContain('POST /api/auth/login');
+    expect(documented).toContain('GET /health');
+    const backup = doc.paths['/api/servers/{serverId}/backup'].post;
+    expect(backup.requestBody.content['application/json'].schema).toMatchObject({ additionalProperties: false, properties: { backup_type: { default: 'full' } } });
+    expect(backup.responses['202']).toBeDefined();
+    expect((await t.call(null, { method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+  });
+});
+
+describe('unknown routes', () => {
+  it('answer 404 in the envelope', async () => {
+    const res = await t.call('viewer', { method: 'GET', url: '/api/nothing-here' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ success: false, error: { code: 'NOT_FOUND' } });
+  });
+});
