@@ -1,0 +1,28 @@
+import { resolve } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { SecretEnv, parseEnv, parseEnvOrExit } from '@mm/config';
+import { WorkerEnv, healthPortEnv, stallSettings } from '@mm/worker-runtime';
+
+export const BackupWorkerEnv = Type.Object({
+  ...WorkerEnv,
+  HEALTH_PORT: healthPortEnv(9101),
+  BACKUP_WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+  /** Where archives are stored; relative values are taken from the working directory at start. */
+  BACKUP_DIR: Type.String({ minLength: 1, default: './var/backups' }),
+  BACKUP_ENCRYPTION_KEY: SecretEnv.BACKUP_ENCRYPTION_KEY,
+  /** Upper bound for one archive transfer; the remote tar is killed when it passes. */
+  BACKUP_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 6 * 60 * 60 * 1_000 }),
+  /** BullMQ job lock: a crashed worker's backup is taken over once it expires. Lowered only by tests. */
+  WORKER_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: stallSettings.lockDuration }),
+  /** How often this worker looks for jobs whose lock expired. */
+  WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: stallSettings.stalledInterval }),
+});
+export type BackupWorkerEnv = Static<typeof BackupWorkerEnv>;
+
+const absolute = (env: BackupWorkerEnv): BackupWorkerEnv => ({ ...env, BACKUP_DIR: resolve(env.BACKUP_DIR) });
+
+/** For tests running the worker in-process: throws EnvError naming every bad variable. BACKUP_DIR comes back absolute. */
+export const parseBackupWorkerEnv = (source: Record<string, string | undefined>): BackupWorkerEnv => absolute(parseEnv(BackupWorkerEnv, source));
+
+/** For main.ts: parsed once from process.env; a bad value prints one line and exits 1. */
+export const readEnv = (): BackupWorkerEnv => absolute(parseEnvOrExit(BackupWorkerEnv, process.env));

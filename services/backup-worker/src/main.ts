@@ -1,0 +1,13 @@
+import { runWorkerMain } from '@mm/worker-runtime';
+import { readEnv } from './env.js';
+import { backupHandlers } from './handlers/backup.js';
+
+const env = readEnv();
+
+await runWorkerMain({
+  queue: 'backup',
+  env,
+  concurrency: env.BACKUP_WORKER_CONCURRENCY,
+  handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY, timeoutMs: env.BACKUP_TIMEOUT_MS }),
+  workerOptions: { lockDuration: env.WORKER_LOCK_DURATION_MS, stalledInterval: env.WORKER_STALLED_INTERVAL_MS },
+});

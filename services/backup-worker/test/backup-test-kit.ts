@@ -1,0 +1,149 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { expect } from 'vitest';
+import { TEST_SSH_USER } from '@mm/testing';
+import { createBackupDecryptStream } from '../src/backup-cipher.js';
+
+export const run = promisify(execFile);
+
+/** An hour back: incremental tests then know exactly which files changed after a backup started. */
+export const PAST = new Date(Date.now() - 3_600_000);
+
+/** Writes `files` (relative path -> content) under `root`, with mtimes in the past, owned by the test user. */
+export async function writeTree(root: string, files: Record<string, string | Buffer>, links: Record<string, string> = {}): Promise<void> {
+  for (const [rel, content] of Object.entries(files)) {
+    const path = join(root, rel);
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, content);
+  }
+  for (const [rel, target] of Object.entries(links)) await symlink(target, join(root, rel));
+  await run('chown', ['-R', '-h', `${TEST_SSH_USER}:${TEST_SSH_USER}`, root]);
+  await run('find', [root, '-exec', 'touch', '-h', '-d', PAST.toISOString(), '{}', '+']);
+}
+
+/** A tree with text, random binary data across several sizes, nesting, odd names and a symlink. */
+export async function writeSampleTree(root: string): Promise<void> {
+  await writeTree(
+    root,
+    {
+      'readme.txt': 'Medicine Man backup fixture\n'.repeat(50),
+      'etc/app.conf': 'listen = 0.0.0.0:8080\nworkers = 4\n',
+      'data/random-small.bin': randomBytes(1_000),
+      'data/random-large.bin': randomBytes(3 * 1024 * 1024 + 17),
+      'data/nested/deeper/leaf.bin': randomBytes(70_000),
+      'data/empty.txt': '',
+      'odd names/with space & quote\'s.txt': 'odd\n',
+    },
+    { 'link-to-readme': 'readme.txt' },
+  );
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return hash.digest('hex');
+}
+
+/** Decrypts (when `.enc`) and extracts a stored archive into a fresh temp dir; returns that dir. */
+export async function extractArchive(filePath: string, encryptionKey: string): Promise<string> {
+  const out = await tempDir('mm-backup-extract-');
+  let tarFile = filePath;
+  if (filePath.endsWith('.enc')) {
+    tarFile = join(out, '..', `${out.split('/').pop()}.tar`);
+    await pipeline(createReadStream(filePath), createBackupDecryptStream(encryptionKey), createWriteStream(tarFile));
+  }
+  await run('tar', ['-x', ...(filePath.includes('.tar.gz') ? ['-z'] : []), '-f', tarFile, '-C', out]);
+  if (tarFile !== filePath) await rm(tarFile, { force: true });
+  return out;
+}
+
+/** Member names of a stored (unencrypted) archive, files and links only, relative to `/`. */
+export async function listArchive(filePath: string): Promise<string[]> {
+  const { stdout } = await run('tar', ['-t', ...(filePath.endsWith('.gz') ? ['-z'] : []), '-f', filePath], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '' && !l.endsWith('/'))
+    .sort();
+}
+
+/** `tar -tv` lines (type, mode, owner, size, date, name) of an uncompressed archive. */
+export async function listArchiveVerbose(filePath: string): Promise<string[]> {
+  const { stdout } = await run('tar', ['-tvf', filePath], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout.split('\n').filter((l) => l !== '');
+}
+
+/** Asserts that `copy` holds exactly what `source` holds: same names, same bytes, same link targets. */
+export async function expectSameTree(source: string, copy: string): Promise<number> {
+  const names = (await readdir(source)).sort();
+  expect((await readdir(copy)).sort()).toEqual(names);
+  let compared = 0;
+  for (const name of names) {
+    const [a, b] = [join(source, name), join(copy, name)];
+    const [sa, sb] = [await lstat(a), await lstat(b)];
+    if (sa.isSymbolicLink()) {
+      expect(sb.isSymbolicLink(), `${b} is a symlink`).toBe(true);
+      expect(await readlink(b)).toBe(await readlink(a));
+    } else if (sa.isDirectory()) {
+      expect(sb.isDirectory(), `${b} is a folder`).toBe(true);
+      compared += await expectSameTree(a, b);
+      continue;
+    } else {
+      expect((await readFile(b)).equals(await readFile(a)), `${b} equals ${a}`).toBe(true);
+    }
+    compared++;
+  }
+  return compared;
+}
+
+/** Every file in `dir` (recursively), relative, for "nothing left behind" assertions. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Everything the process printed so far (pino JSON lines). */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs the real entry point (`tsx src/main.ts`) as a child process with exactly `env`: nothing of the test runner's environment leaks in. */
+export function spawnWorker(env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => output, exited };
+}
+
+/** Polls `probe` every 50 ms until it returns true; the test's own timeout bounds the wait. */
+export async function waitFor(probe: () => Promise<boolean>, what: string, limitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function sizeOf(path: string): Promise<number> {
+  return (await stat(path).catch(() => undefined))?.size ?? -1;
+}

@@ -1,0 +1,274 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backup, Server } from '@mm/db';
+import { createProducer, createQueueEvents, type BackupOptions, type Producer } from '@mm/jobs';
+import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
+import { runWorker, type RunningWorker } from '@mm/worker-runtime';
+import { parseBackupWorkerEnv } from '../src/env.js';
+import { backupHandlers } from '../src/handlers/backup.js';
+import { expectSameTree, extractArchive, filesUnder, listArchive, run, sha256File, tempDir, writeSampleTree, writeTree } from './backup-test-kit.js';
+
+const credentialsKey = randomBytes(32).toString('hex');
+const encryptionKey = randomBytes(32).toString('hex');
+
+let db: TestDatabase;
+let redis: TestRedis;
+let sshd: TestSshd;
+let backupDir: string;
+let worker: RunningWorker;
+let producer: Producer;
+let events: QueueEvents;
+const cleanupDirs: string[] = [];
+
+beforeAll(async () => {
+  [db, redis, sshd] = await Promise.all([createTestDatabase(), createTestRedis(), startTestSshd()]);
+  backupDir = await tempDir('mm-backup-store-');
+  const env = parseBackupWorkerEnv({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'error',
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: redis.prefix,
+    CREDENTIALS_KEY: credentialsKey,
+    BACKUP_ENCRYPTION_KEY: encryptionKey,
+    BACKUP_DIR: backupDir,
+    HEALTH_PORT: '0',
+  });
+  worker = await runWorker({
+    queue: 'backup',
+    env,
+    concurrency: 2,
+    handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY, timeoutMs: env.BACKUP_TIMEOUT_MS }),
+  });
+  // Retries stay on (the catalog's default) but without the production backoff.
+  producer = createProducer({ connection: redis.url, prefix: redis.prefix, jobOptions: { backoff: { type: 'fixed', delay: 200 } } });
+  events = createQueueEvents('backup', { connection: redis.url, prefix: redis.prefix });
+  await events.waitUntilReady();
+});
+
+afterAll(async () => {
+  await events?.close();
+  await producer?.close();
+  await worker?.close();
+  await sshd?.stop();
+  await redis?.cleanup();
+  await db?.drop();
+  await Promise.all([backupDir, ...cleanupDirs].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function serverWith(backupPaths: string[]): Promise<Server> {
+  return insertTestServer(db.db, sshd, { credentialsKey, backupPaths });
+}
+
+/** Straight into the row, as a compromised or careless API client could have stored them. */
+async function setBackupPaths(server: Server, paths: string[]): Promise<void> {
+  await db.sql`update servers set backup_paths = ${paths} where id = ${server.id}`;
+}
+
+async function recordOf(id: string): Promise<Backup> {
+  const row = await db.db.query.backups.findFirst({ where: (b, { eq }) => eq(b.id, id) });
+  if (!row) throw new Error(`no backup record ${id}`);
+  return row;
+}
+
+type BackupJobName = 'backup:manual' | 'backup:scheduled';
+
+function enqueue(server: Server, options: Partial<BackupOptions>, name: BackupJobName = 'backup:manual') {
+  const backupId = randomUUID();
+  const opts: BackupOptions = { backup_type: 'full', compression: false, encryption: false, ...options };
+  const isScheduled = name === 'backup:scheduled';
+  return { backupId, job: producer.enqueue(name, { serverId: server.id, backupId, userId: null, options: opts, isScheduled }) };
+}
+
+async function backupOf(server: Server, options: Partial<BackupOptions>, name?: BackupJobName): Promise<Backup> {
+  const { backupId, job } = enqueue(server, options, name);
+  await (await job).waitUntilFinished(events);
+  return recordOf(backupId);
+}
+
+async function sourceTree(name: string): Promise<string> {
+  const dir = join(sshd.workDir, name);
+  await writeSampleTree(dir);
+  return dir;
+}
+
+/** Extracts the stored archive and compares it with the source, file by file. */
+async function expectRoundTrip(record: Backup, source: string): Promise<void> {
+  expect(record.filePath).toBeTruthy();
+  const filePath = record.filePath as string;
+  expect(record.sha256).toBe(await sha256File(filePath));
+  expect(record.sizeBytes).toBe((await stat(filePath)).size);
+  const out = await extractArchive(filePath, encryptionKey);
+  cleanupDirs.push(out);
+  // writeSampleTree: 7 regular files (one empty) and one symlink.
+  expect(await expectSameTree(source, join(out, source))).toBe(8);
+}
+
+describe('full backups', () => {
+  let server: Server;
+  let source: string;
+  beforeAll(async () => {
+    source = await sourceTree('full-src');
+    server = await serverWith([source]);
+  });
+
+  it('stores a plain tar, reports the progress milestones in order, and round-trips', async () => {
+    const { backupId, job } = enqueue(server, {});
+    const seen: number[] = [];
+    const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
+      if (jobId === backupId) seen.push(data as number);
+    };
+    events.on('progress', onProgress);
+    try {
+      await (await job).waitUntilFinished(events);
+    } finally {
+      events.off('progress', onProgress);
+    }
+    expect(seen).toEqual([10, 20, 30, 40, 90, 100]);
+
+    const record = await recordOf(backupId);
+    expect(record).toMatchObject({
+      status: 'completed',
+      progress: 100,
+      backupType: 'full',
+      compression: false,
+      encryption: false,
+      isScheduled: false,
+      paths: [source],
+      baseBackupId: null,
+      warnings: [],
+      filePath: join(backupDir, server.id, `${backupId}.tar`),
+    });
+    expect(record.durationMs).toBeGreaterThanOrEqual(0);
+    expect(record.finishedAt).toBeInstanceOf(Date);
+    await expectRoundTrip(record, source);
+  });
+
+  it.each([
+    { compression: true, encryption: false, suffix: '.tar.gz' },
+    { compression: false, encryption: true, suffix: '.tar.enc' },
+    { compression: true, encryption: true, suffix: '.tar.gz.enc' },
+  ])('compression=$compression encryption=$encryption stores $suffix and round-trips', async ({ compression, encryption, suffix }) => {
+    const record = await backupOf(server, { compression, encryption });
+    expect(record).toMatchObject({ status: 'completed', compression, encryption, filePath: join(backupDir, server.id, `${record.id}${suffix}`) });
+    await expectRoundTrip(record, source);
+    const head = (await readFile(record.filePath as string)).subarray(0, 4);
+    // gzip magic when only compressed; our own magic whenever encrypted (nothing of the tar shows through).
+    expect(head.toString('latin1')).toBe(encryption ? 'MMBK' : '\x1f\x8b\x08\x00');
+  });
+
+  it('a job run again after its record completed reports that backup and leaves its file untouched', async () => {
+    const record = await backupOf(server, { compression: true });
+    const before = await stat(record.filePath as string);
+    // What a worker dying between the record update and BullMQ's completion looks like on the next run.
+    await producer.queue('backup').remove(record.id);
+    const again = await producer.enqueue('backup:manual', {
+      serverId: server.id,
+      backupId: record.id,
+      userId: null,
+      options: { backup_type: 'full', compression: true, encryption: false },
+      isScheduled: false,
+    });
+    const result = await again.waitUntilFinished(events);
+    expect(result).toEqual({
+      backupId: record.id,
+      backupType: 'full',
+      filePath: record.filePath,
+      sizeBytes: record.sizeBytes,
+      sha256: record.sha256,
+      warnings: [],
+    });
+    expect(await recordOf(record.id)).toEqual(record);
+    expect((await stat(record.filePath as string)).mtimeMs).toBe(before.mtimeMs);
+    expect(await sha256File(record.filePath as string)).toBe(record.sha256);
+  });
+
+  it('leaves only finished archives in the server folder', async () => {
+    const files = await filesUnder(join(backupDir, server.id));
+    expect(files.length).toBe(5);
+    expect(files.filter((f) => f.endsWith('.partial'))).toEqual([]);
+  });
+});
+
+describe('incremental backups', () => {
+  it('after a full, archives exactly the changed and added files and points at the full (via backup:scheduled)', async () => {
+    const source = join(sshd.workDir, 'incr-src');
+    await writeTree(source, { 'a.txt': 'first\n', 'b.bin': randomBytes(5_000), 'sub/c.txt': 'third\n', 'sub/d.txt': 'fourth\n' });
+    const server = await serverWith([source]);
+
+    const first = await backupOf(server, { backup_type: 'incremental' });
+    // No completed backup yet: an incremental request takes a full, and says so.
+    expect(first).toMatchObject({ status: 'completed', backupType: 'full', baseBackupId: null });
+    expect(first.warnings.join(' ')).toMatch(/took a full backup/);
+    const rel = source.slice(1);
+    expect(await listArchive(first.filePath as string)).toEqual([`${rel}/a.txt`, `${rel}/b.bin`, `${rel}/sub/c.txt`, `${rel}/sub/d.txt`]);
+
+    await appendFile(join(source, 'sub/c.txt'), 'changed\n');
+    await writeFile(join(source, 'sub/new.txt'), 'added\n');
+    await run('chown', ['mmtest:mmtest', join(source, 'sub/new.txt')]);
+
+    // The scheduler's job name runs the same handler; only the record's flag differs.
+    const second = await backupOf(server, { backup_type: 'incremental' }, 'backup:scheduled');
+    expect(second).toMatchObject({ status: 'completed', backupType: 'incremental', baseBackupId: first.id, isScheduled: true, warnings: [] });
+    expect(second.since).toBeInstanceOf(Date);
+    // since is the server clock when the full started: not after the full finished, not before it was requested.
+    expect((second.since as Date).getTime()).toBeLessThanOrEqual((first.finishedAt as Date).getTime());
+    expect((second.since as Date).getTime()).toBeGreaterThanOrEqual(first.createdAt.getTime() - 1_000);
+    expect(await listArchive(second.filePath as string)).toEqual([`${rel}/sub/c.txt`, `${rel}/sub/new.txt`]);
+  });
+});
+
+describe('failures', () => {
+  it('a path that does not exist fails with tar\'s reason and leaves no file behind', async () => {
+    const source = await sourceTree('fail-src');
+    const missing = join(sshd.workDir, 'does-not-exist');
+    const server = await serverWith([source, missing]);
+    const { backupId, job } = enqueue(server, { compression: true });
+    await expect((await job).waitUntilFinished(events)).rejects.toThrow(/does-not-exist: Cannot stat: No such file or directory/);
+    const record = await recordOf(backupId);
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/tar exited with status 2: .*does-not-exist: Cannot stat/);
+    expect(record.filePath).toBeNull();
+    expect(await filesUnder(join(backupDir, server.id))).toEqual([]);
+    // Unrecoverable: the same paths fail the same way, so no retries were spent.
+    expect(record.attempts).toBe(1);
+  });
+
+  it('a server without backup paths fails unrecoverably with a clear message', async () => {
+    const server = await serverWith([]);
+    const { backupId, job } = enqueue(server, {});
+    await expect((await job).waitUntilFinished(events)).rejects.toThrow(/no backup paths configured/);
+    expect((await recordOf(backupId)).status).toBe('failed');
+  });
+
+  it('injection attempts in backupPaths are quoted (inert) or rejected: the canary is never created', async () => {
+    const canary = join(sshd.workDir, 'canary');
+    const server = await serverWith([]);
+    const quoted = [
+      `/tmp/x; touch ${canary}`,
+      `/tmp/x$(touch ${canary})`,
+      `/tmp/x\`touch ${canary}\``,
+      `/tmp/x' ; touch '${canary}`,
+      `/tmp/x" ; touch "${canary}`,
+      `/tmp/x && touch ${canary} #`,
+      // Without `--` these two would be tar options, and the second runs a command.
+      '/--checkpoint=1',
+      `/--checkpoint-action=exec=touch ${canary}`,
+    ];
+    await setBackupPaths(server, quoted);
+    const a = enqueue(server, {});
+    await expect((await a.job).waitUntilFinished(events)).rejects.toThrow(/tar exited with status 2/);
+    expect((await recordOf(a.backupId)).error).toContain('--checkpoint-action=exec=touch');
+
+    await setBackupPaths(server, [`$(touch ${canary})`, `/tmp/x\ntouch ${canary}`]);
+    const b = enqueue(server, {});
+    await expect((await b.job).waitUntilFinished(events)).rejects.toThrow(/invalid backup path/);
+
+    expect(existsSync(canary)).toBe(false);
+    expect(await filesUnder(join(backupDir, server.id))).toEqual([]);
+  });
+});
