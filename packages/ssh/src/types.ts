@@ -1,0 +1,54 @@
+import type { ServerCredentials } from '@mm/db';
+
+/** Everything needed to reach one server; handlers load it from the database and pass it down. */
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  credentials: ServerCredentials;
+  /** 'SHA256:<base64, no padding>' as `ssh-keygen -lf` prints it; null = trust on first use. */
+  hostKeyFingerprint: string | null;
+}
+
+export interface ExecOptions {
+  /**
+   * Default 60_000; 0 = no limit. On expiry the REMOTE process group is killed and SshTimeoutError thrown.
+   * The limit counts from the moment a channel is open, not while waiting for a free one.
+   */
+  timeoutMs?: number;
+  /** Abort kills the remote process group and rejects with SshAbortedError. */
+  signal?: AbortSignal;
+  /** Written to the command's stdin, then EOF; a stream is piped with backpressure. Without it stdin is closed at once. */
+  stdin?: string | Buffer | NodeJS.ReadableStream;
+  onStdoutLine?: (line: string) => void;
+  onStderrLine?: (line: string) => void;
+}
+
+/** A non-zero exit is a result, not an error: callers decide what an exit code means. */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+  /** Set when the remote process died of a signal, as ssh2 names it: 'SIGTERM', 'SIGKILL'. */
+  signal: string | null;
+}
+
+export interface StreamResult {
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+  /** Bytes of stdout written to the sink. */
+  bytes: number;
+}
+
+/**
+ * Commands run as `sh -c <command>` (POSIX sh, dash on Debian), in a process group of their own so a
+ * timeout or abort can kill the whole pipeline. Use `bash -c` explicitly for bash features (pipefail).
+ */
+export interface SshSession {
+  /** What the server presented (already checked against the pin when there is one). */
+  readonly hostKeyFingerprint: string;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** Pipes the command's stdout into `sink` with backpressure (never buffers it all); ends `sink` when done. */
+  execToStream(command: string, sink: NodeJS.WritableStream, opts?: Omit<ExecOptions, 'onStdoutLine'>): Promise<StreamResult>;
+}

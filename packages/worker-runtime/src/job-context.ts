@@ -1,0 +1,124 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from '@mm/config';
+import { decryptCredentials, servers, type Db, type Server, type ServerCredentials } from '@mm/db';
+import type { QueueAlias } from '@mm/jobs';
+import { HostKeyMismatchError, type SshPool, type SshSession, type SshTarget } from '@mm/ssh';
+import { createRecordLifecycle, type RecordLifecycle, type RecordWriter } from './record-writer.js';
+import { SecretRedactor } from './secret-redactor.js';
+
+/** What a handler `(payload, ctx) => result` gets besides its payload. */
+export interface JobContext<Q extends QueueAlias> {
+  job: Job;
+  /** pino child with jobId, queue, jobName and serverId bound. */
+  log: Logger;
+  db: Db;
+  ssh: SshPool;
+  /** Fires when the job is cancelled (worker.cancelJob); pass it to ssh exec so the remote command dies too. */
+  signal: AbortSignal | undefined;
+  /** job.updateProgress(value) and the record's progress column (once the record exists). */
+  progress(value: number): Promise<void>;
+  /**
+   * Appends a line to the job's own log (job.log), secrets redacted. Lines keep their order; never rejects
+   * (a failed write is logged), so `onStdoutLine: (l) => void ctx.output(l)` is safe.
+   */
+  output(line: string): Promise<void>;
+  /** Loads the server row and decrypts its credentials; a deleted server is UnrecoverableError("server <id> no longer exists"). */
+  loadServer(serverId: string): Promise<{ server: Server; target: SshTarget }>;
+  /** ssh.session(server.id, target); pins the fingerprint in servers.host_key_fingerprint on first use; a mismatch is UnrecoverableError. */
+  connect(server: Server, target: SshTarget): Promise<SshSession>;
+  record: RecordWriter<Q>;
+}
+
+export interface JobRuntime<Q extends QueueAlias> {
+  ctx: JobContext<Q>;
+  redactor: SecretRedactor;
+  lifecycle: RecordLifecycle<Q>;
+}
+
+export interface JobContextDeps<Q extends QueueAlias> {
+  queue: Q;
+  job: Job;
+  signal: AbortSignal | undefined;
+  db: Db;
+  ssh: SshPool;
+  log: Logger;
+  credentialsKey: string;
+}
+
+function secretsOf(credentials: ServerCredentials): (string | undefined)[] {
+  return credentials.type === 'key' ? [credentials.privateKey, credentials.passphrase] : [credentials.password];
+}
+
+export function createJobContext<Q extends QueueAlias>(deps: JobContextDeps<Q>): JobRuntime<Q> {
+  const { queue, job, db, ssh } = deps;
+  const serverId = (job.data as { serverId?: unknown } | undefined)?.serverId;
+  const log = deps.log.child({ jobId: job.id, queue, jobName: job.name, serverId });
+  const redactor = new SecretRedactor();
+  const lifecycle = createRecordLifecycle(queue, job, db);
+  let outputChain: Promise<void> = Promise.resolve();
+
+  const ctx: JobContext<Q> = {
+    job,
+    log,
+    db,
+    ssh,
+    signal: deps.signal,
+
+    async progress(value) {
+      await job.updateProgress(value);
+      await lifecycle.progress(value);
+    },
+
+    output(line) {
+      const clean = redactor.line(line);
+      outputChain = outputChain.then(
+        () => job.log(clean).then(() => undefined),
+      ).catch((err: unknown) => log.warn({ err }, 'could not append to the job log'));
+      return outputChain;
+    },
+
+    async loadServer(id) {
+      const [server] = await db.select().from(servers).where(eq(servers.id, id)).limit(1);
+      if (!server) throw new UnrecoverableError(`server ${id} no longer exists`);
+      let credentials: ServerCredentials;
+      try {
+        credentials = decryptCredentials(server.credentials, deps.credentialsKey);
+      } catch (err) {
+        throw new UnrecoverableError(`server ${id}: ${(err as Error).message}`);
+      }
+      for (const secret of secretsOf(credentials)) redactor.addSecret(secret);
+      return {
+        server,
+        target: { host: server.host, port: server.port, username: server.username, credentials, hostKeyFingerprint: server.hostKeyFingerprint },
+      };
+    },
+
+    async connect(server, target) {
+      const session = await ssh.session(server.id, target).catch((err: unknown) => {
+        if (err instanceof HostKeyMismatchError) throw new UnrecoverableError(err.message);
+        throw err;
+      });
+      if (target.hostKeyFingerprint !== null) return session;
+      // Trust on first use: pin only if nobody pinned in the meantime, then check against what won.
+      const pinned = await db
+        .update(servers)
+        .set({ hostKeyFingerprint: session.hostKeyFingerprint, updatedAt: new Date() })
+        .where(and(eq(servers.id, server.id), isNull(servers.hostKeyFingerprint)))
+        .returning({ id: servers.id });
+      if (pinned.length > 0) {
+        log.info({ fingerprint: session.hostKeyFingerprint }, 'host key pinned on first use');
+        return session;
+      }
+      const [row] = await db.select({ fingerprint: servers.hostKeyFingerprint }).from(servers).where(eq(servers.id, server.id)).limit(1);
+      if (!row) throw new UnrecoverableError(`server ${server.id} no longer exists`);
+      if (row.fingerprint !== session.hostKeyFingerprint) {
+        throw new UnrecoverableError(new HostKeyMismatchError(`${target.host}:${target.port}`, row.fingerprint ?? '(none)', session.hostKeyFingerprint).message);
+      }
+      return session;
+    },
+
+    record: { start: lifecycle.start, update: lifecycle.update, complete: lifecycle.complete },
+  };
+  return { ctx, redactor, lifecycle };
+}

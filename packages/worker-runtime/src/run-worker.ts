@@ -1,0 +1,169 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { UnrecoverableError, type Job, type Processor, type Worker, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createLogger, type Logger } from '@mm/config';
+import { checkPostgres, createDatabase, migrateDatabase, type Database } from '@mm/db';
+import { checkRedis, createProcessor, createRedisConnection, createWorker, type Handlers, type QueueAlias } from '@mm/jobs';
+import { SshPool, type SshPoolOptions } from '@mm/ssh';
+import { classifyError } from './error-classification.js';
+import { startHealthServer, type HealthServer } from './health-server.js';
+import { createJobContext, type JobContext, type JobRuntime } from './job-context.js';
+import { stallSettings } from './stall-settings.js';
+import type { WorkerEnvValues } from './worker-env.js';
+
+export interface RunWorkerOptions<Q extends QueueAlias> {
+  queue: Q;
+  /** The worker's parsed env (its own schema spreads WorkerEnv). */
+  env: WorkerEnvValues;
+  concurrency: number;
+  handlers: Handlers<Q, JobContext<Q>>;
+  /** Overrides of the stall settings and other BullMQ options (tests shrink lockDuration / stalledInterval). */
+  workerOptions?: Partial<Omit<WorkerOptions, 'connection' | 'prefix' | 'concurrency' | 'autorun'>>;
+  ssh?: Omit<SshPoolOptions, 'log'>;
+  /** Defaults to a pino logger named `<queue>-worker` at LOG_LEVEL. */
+  log?: Logger;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  healthPort: number;
+  log: Logger;
+  /** Stops taking jobs, lets active ones finish (up to SHUTDOWN_TIMEOUT_MS), closes everything. Idempotent; never hangs when Redis is down. */
+  close(): Promise<void>;
+}
+
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Resolves true if `promise` settled within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const ac = new AbortController();
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  const timedOut = delay(ms, false, { signal: ac.signal }).catch(() => false);
+  const result = await Promise.race([settled, timedOut]);
+  ac.abort();
+  return result;
+}
+
+function pingRedis(connection: Redis): Promise<unknown> {
+  // The worker connection queues commands while Redis is away; a probe must answer "down" instead of waiting.
+  if (connection.status !== 'ready') return Promise.reject(new Error(`redis ${connection.status}`));
+  return connection.ping();
+}
+
+/**
+ * Starts one worker process's queue consumer: preflight (one clear line when Redis or PostgreSQL is missing),
+ * migrations, connections, the BullMQ worker built from the catalog, error handlers, and the health probe.
+ */
+export async function runWorker<Q extends QueueAlias>(opts: RunWorkerOptions<Q>): Promise<RunningWorker> {
+  const { queue, env, concurrency } = opts;
+  const log = opts.log ?? createLogger({ name: `${queue}-worker`, level: env.LOG_LEVEL, pretty: env.NODE_ENV === 'development' });
+
+  await checkPostgres(env.DATABASE_URL);
+  const { maxmemoryPolicy } = await checkRedis(env.REDIS_URL);
+  if (maxmemoryPolicy && maxmemoryPolicy !== 'noeviction') {
+    log.warn({ maxmemoryPolicy }, 'Redis maxmemory-policy is not noeviction: BullMQ can lose jobs (https://docs.bullmq.io/guide/going-to-production)');
+  }
+  await migrateDatabase(env.DATABASE_URL);
+
+  const database: Database = createDatabase(env.DATABASE_URL, { max: concurrency + 2 });
+  const connection = createRedisConnection(env.REDIS_URL, 'worker');
+  let redisDown = false;
+  // Log the transitions, not every reconnect attempt.
+  connection.on('error', (err) => {
+    if (!redisDown) log.error({ err }, 'Redis connection lost; retrying');
+    redisDown = true;
+  });
+  connection.on('ready', () => {
+    if (redisDown) log.info('Redis connection restored');
+    redisDown = false;
+  });
+  const ssh = new SshPool({ ...opts.ssh, log });
+
+  const runtimes = new WeakMap<Job, JobRuntime<Q>>();
+  const inner = createProcessor(queue, opts.handlers, (job, signal) => {
+    const runtime = createJobContext({ queue, job, signal, db: database.db, ssh, log, credentialsKey: env.CREDENTIALS_KEY });
+    runtimes.set(job, runtime);
+    return runtime.ctx;
+  });
+  // Classifies every failure once and records it on the job's record. A job without a runtime failed
+  // before its payload was valid: its record id cannot be trusted, so the record is left untouched.
+  const processor: Processor = async (job, token, signal) => {
+    try {
+      return await inner(job, token, signal);
+    } catch (err) {
+      const runtime = runtimes.get(job);
+      const cancelled = signal?.aborted === true;
+      // A cancelled job (worker.cancelJob) is not retried, whatever error the abort surfaced as.
+      const classified = cancelled
+        ? new UnrecoverableError(`job cancelled${typeof signal?.reason === 'string' ? `: ${signal.reason}` : ''}`)
+        : classifyError(err, runtime ? (text) => runtime.redactor.text(text) : undefined);
+      const final = classified instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const jobLog = runtime?.ctx.log ?? log.child({ jobId: job.id, queue, jobName: job.name });
+      jobLog.warn({ err: classified, attempt: job.attemptsMade + 1, final }, final ? 'job failed' : 'job attempt failed; will retry');
+      if (runtime) {
+        await runtime.lifecycle
+          .fail(classified.message, { final, cancelled })
+          .catch((dbErr: unknown) => jobLog.error({ err: dbErr }, 'could not record the failure'));
+      }
+      throw classified;
+    }
+  };
+
+  let worker: Worker | undefined;
+  let health: HealthServer | undefined;
+  try {
+    worker = createWorker(queue, processor, { connection, prefix: env.QUEUE_PREFIX, concurrency, ...stallSettings, ...opts.workerOptions });
+    worker.on('error', (err) => {
+      // While Redis is away every reconnect attempt surfaces here too; the transition was already logged.
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) log.debug({ err }, 'worker lost Redis');
+      else log.error({ err }, 'worker error');
+    });
+    worker.on('stalled', (jobId) => log.warn({ jobId }, 'job stalled; moved back to wait'));
+    worker.on('lockRenewalFailed', (jobIds) => log.warn({ jobIds }, 'job lock renewal failed'));
+    worker.on('completed', (job) => log.info({ jobId: job.id, jobName: job.name }, 'job completed'));
+    await worker.waitUntilReady();
+    health = await startHealthServer({
+      host: env.HEALTH_HOST,
+      port: env.HEALTH_PORT,
+      checks: { redis: () => pingRedis(connection), database: () => database.sql`select 1` },
+    });
+  } catch (err) {
+    await worker?.close(true).catch(() => {});
+    connection.disconnect();
+    await ssh.close();
+    await database.close();
+    throw err;
+  }
+
+  const running = worker;
+  const probe = health;
+  let closing: Promise<void> | undefined;
+  log.info({ queue, concurrency, healthPort: probe.port }, 'worker ready');
+
+  return {
+    worker: running,
+    healthPort: probe.port,
+    log,
+    close() {
+      closing ??= (async () => {
+        await probe.close();
+        // With Redis away BullMQ's graceful close waits for a reconnect that may never come: force it.
+        const graceful = connection.status === 'ready';
+        const closed = running.close(!graceful);
+        if (!(await settlesWithin(closed, graceful ? env.SHUTDOWN_TIMEOUT_MS : 2_000))) {
+          log.warn('worker did not close in time; disconnecting (unfinished jobs are recovered as stalled)');
+          await settlesWithin(running.disconnect(), 2_000);
+        }
+        connection.disconnect();
+        await ssh.close();
+        await database.close();
+        log.info({ queue }, 'worker closed');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { CommonEnv, SecretEnv } from '@mm/config';
+
+/** A health port with a per-worker default (backup 9101, scan 9102, update 9103); 0 picks a free port. */
+export function healthPortEnv(defaultPort: number) {
+  return Type.Integer({ minimum: 0, maximum: 65_535, default: defaultPort, description: 'GET /health listens here; 0 = any free port' });
+}
+
+/** Variables every worker reads. Spread into a worker's own env.ts schema, which sets its HEALTH_PORT default. */
+export const WorkerEnv = {
+  ...CommonEnv,
+  CREDENTIALS_KEY: SecretEnv.CREDENTIALS_KEY,
+  HEALTH_PORT: healthPortEnv(0),
+  // All interfaces by default so a container's probe can reach it; the endpoint reveals only up/down.
+  HEALTH_HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+};
+
+export const WorkerEnvSchema = Type.Object(WorkerEnv);
+export type WorkerEnvValues = Static<typeof WorkerEnvSchema>;
