@@ -6,3 +6,4 @@ export type { RecordWriter, TableSpecificInsert } from './record-writer.js';
 export { classifyError } from './error-classification.js';
 export { SecretRedactor } from './secret-redactor.js';
 export { stallSettings } from './stall-settings.js';
+export { createJobOutput, type JobOutput } from './job-output.js';

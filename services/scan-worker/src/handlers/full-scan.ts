@@ -1,11 +1,10 @@
 import { Value } from '@sinclair/typebox/value';
 import { UnrecoverableError } from 'bullmq';
 import { ScanProgress, type ScanPayload } from '@mm/jobs';
-import type { JobContext } from '@mm/worker-runtime';
+import { createJobOutput, type JobContext } from '@mm/worker-runtime';
 import { parseFullScanOutput } from '../full-scan/parse-output.js';
 import { FullScanResult } from '../full-scan/result-schema.js';
 import { FULL_SCAN_SCRIPT, FULL_SCAN_SECTIONS, SECTION_MARKER, type FullScanSection } from '../full-scan/script.js';
-import { createJobOutput } from '../job-output.js';
 import { markServerSeen } from '../server-last-seen.js';
 import { verifyServer } from '../verify-server.js';
 

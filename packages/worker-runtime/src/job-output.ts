@@ -1,5 +1,5 @@
 import type { QueueAlias } from '@mm/jobs';
-import type { JobContext } from '@mm/worker-runtime';
+import type { JobContext } from './job-context.js';
 
 export interface JobOutput {
   /** Queues a line for the job log; never blocks the SSH stream callback. */
