@@ -1,4 +1,5 @@
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingChildrenError } from 'bullmq';
+import { DrizzleQueryError } from 'drizzle-orm';
 import { SshError } from '@mm/ssh';
 
 /**
@@ -14,6 +15,15 @@ export function classifyError(err: unknown, scrub: (text: string) => string = (t
     return message === err.message ? err : new UnrecoverableError(message);
   }
   if (err instanceof SshError && !err.retryable) return new UnrecoverableError(scrub(err.message));
+  // drizzle's message is the SQL text and its parameters (record values): say what PostgreSQL said instead. Retried.
+  if (err instanceof DrizzleQueryError) {
+    const cause = err.cause as { message?: unknown; code?: unknown } | undefined;
+    const reason = typeof cause?.message === 'string' ? cause.message : 'unknown error';
+    const code = typeof cause?.code === 'string' ? ` (${cause.code})` : '';
+    const databaseError = new Error(scrub(`database query failed: ${reason}${code}`));
+    databaseError.name = 'DatabaseError';
+    return databaseError;
+  }
   if (err instanceof Error) {
     const message = scrub(err.message);
     if (message === err.message) return err;

@@ -5,6 +5,7 @@ import type { JobContext } from '@mm/worker-runtime';
 import { prepareArchivePath, removeAbandonedPartials } from '../archive-store.js';
 import { ArchiveWriter, type StoredArchive } from '../archive-writer.js';
 import { findIncrementalBase, type BackupResultDetails, type IncrementalBase } from '../incremental-base.js';
+import { diskFullError } from '../storage-error.js';
 import { buildTarCommand, interpretTarExit } from '../tar-command.js';
 
 export interface BackupSettings {
@@ -125,6 +126,8 @@ export async function runBackup(settings: BackupSettings, payload: BackupPayload
     if (!outcome.ok) throw outcome.retryable ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);
     warnings.push(...outcome.warnings);
     stored = await writer.commit();
+  } catch (err) {
+    throw diskFullError(err, settings.backupDir) ?? err;
   } finally {
     // Failed, aborted or timed out: no partial file outlives the attempt.
     if (!stored) await writer.discard();
