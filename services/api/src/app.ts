@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { loggerOptions } from '@mm/config';
 import type { ApiEnv } from './env.js';
 import { registerFormats } from './schemas/formats.js';
+import { LoginThrottle } from './domain/login-throttle.js';
 import { typeboxValidatorCompiler } from './plugins/validation.js';
-import errorHandler from './plugins/error-handler.js';
+import errorHandler, { frameworkErrors } from './plugins/error-handler.js';
 import database from './plugins/database.js';
 import queues from './plugins/queues.js';
 import security from './plugins/security.js';
@@ -24,6 +25,25 @@ import serverRecordRoutes from './routes/servers/records.js';
 import recordRoutes from './routes/records.js';
 import jobRoutes from './routes/jobs.js';
 import metricsRoutes from './routes/metrics.js';
+import eventRoutes from './routes/events.js';
+import queueRoutes from './routes/queues.js';
+import sessionRoutes from './routes/session.js';
+import adminDashboard from './routes/admin-dashboard.js';
+import cookie from '@fastify/cookie';
+import prometheus from './plugins/prometheus.js';
+import prometheusRoutes from './routes/prometheus.js';
+import events from './plugins/events.js';
+
+/** Fastify's request log line, with the SSE routes' `?access_token=` (a JWT) taken out of the URL. */
+function serializeRequest(req: FastifyRequest): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: req.url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]'),
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
 
 export interface BuildAppOptions {
   env: ApiEnv;
@@ -35,7 +55,10 @@ export interface BuildAppOptions {
 export async function buildApp({ env, logger }: BuildAppOptions): Promise<FastifyInstance> {
   registerFormats();
   const app = Fastify({
-    logger: logger ?? loggerOptions({ name: 'api', level: env.LOG_LEVEL, pretty: env.NODE_ENV === 'development' }),
+    logger:
+      logger === false || logger === true
+        ? logger
+        : { ...(logger ?? loggerOptions({ name: 'api', level: env.LOG_LEVEL, pretty: env.NODE_ENV === 'development' })), serializers: { req: serializeRequest } },
     bodyLimit: env.BODY_LIMIT_BYTES,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -44,6 +67,7 @@ export async function buildApp({ env, logger }: BuildAppOptions): Promise<Fastif
     requestIdHeader: false,
     trustProxy: env.TRUST_PROXY,
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.addHook('onSend', async (request, reply) => {
@@ -57,11 +81,16 @@ export async function buildApp({ env, logger }: BuildAppOptions): Promise<Fastif
   await app.register(security);
   await app.register(rateLimit, { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS });
   await app.register(swagger);
+  await app.register(cookie);
   await app.register(auth, { secret: env.JWT_SECRET, expiresIn: env.JWT_EXPIRES_IN });
   await app.register(domain);
+  await app.register(events);
+  await app.register(prometheus);
 
   await app.register(healthRoutes);
-  await app.register(authRoutes, { loginRateLimit: { max: env.LOGIN_RATE_LIMIT_MAX, windowMs: env.LOGIN_RATE_LIMIT_WINDOW_MS } });
+  // One per-account counter for both ways to log in (JWT and admin session), so neither resets the other's guesses.
+  const loginThrottle = new LoginThrottle(env.LOGIN_RATE_LIMIT_MAX, env.LOGIN_RATE_LIMIT_WINDOW_MS);
+  await app.register(authRoutes, { loginRateLimit: { max: env.LOGIN_RATE_LIMIT_MAX, windowMs: env.LOGIN_RATE_LIMIT_WINDOW_MS }, loginThrottle });
   await app.register(userRoutes);
   await app.register(serverRoutes, { credentialsKey: env.CREDENTIALS_KEY });
   await app.register(backupRoutes);
@@ -70,6 +99,15 @@ export async function buildApp({ env, logger }: BuildAppOptions): Promise<Fastif
   await app.register(serverRecordRoutes);
   await app.register(recordRoutes);
   await app.register(jobRoutes);
+  await app.register(eventRoutes);
+  await app.register(queueRoutes);
+  await app.register(sessionRoutes, {
+    loginRateLimit: { max: env.LOGIN_RATE_LIMIT_MAX, windowMs: env.LOGIN_RATE_LIMIT_WINDOW_MS },
+    secureCookie: env.NODE_ENV === 'production',
+    loginThrottle,
+  });
+  await app.register(adminDashboard);
+  await app.register(prometheusRoutes, { token: env.METRICS_TOKEN });
   await app.register(metricsRoutes, { degradedThreshold: env.DEGRADED_WAITING_THRESHOLD });
   return app;
 }

@@ -17,6 +17,9 @@ export const ApiEnv = Type.Object({
   LOGIN_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10, description: 'login attempts per client and email per window' }),
   LOGIN_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1_000, default: 15 * 60_000 }),
   DEGRADED_WAITING_THRESHOLD: Type.Integer({ minimum: 0, default: 100, description: 'waiting jobs in one queue above which health is degraded' }),
+  METRICS_TOKEN: Type.Optional(
+    Type.String({ minLength: 16, description: 'when set, GET /metrics needs `Authorization: Bearer <token>`; when unset it is open (keep it off the public network)' }),
+  ),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1_024, default: 64 * 1_024 }),
 });
 export type ApiEnv = Static<typeof ApiEnv>;

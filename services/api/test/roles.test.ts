@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../src/domain/roles.js';
 import { createTestApp, createServer, type TestApp } from './helpers/test-app.js';
+import { NONE, routeRoles } from './helpers/route-roles.js';
 
 let t: TestApp;
 let serverId: string;
@@ -12,37 +13,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const NONE = '00000000-0000-4000-8000-000000000000';
-let n = 0;
-
-/** Every /api route, the least role it needs, and a request that is otherwise valid. */
-const routes: { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; url: () => string; payload?: () => object; role: Role }[] = [
-  { method: 'GET', url: () => '/api/auth/me', role: 'viewer' },
-  { method: 'POST', url: () => '/api/users', payload: () => ({ email: `u${++n}@example.test`, password: 'a-long-enough-password', role: 'viewer' }), role: 'admin' },
-  { method: 'GET', url: () => '/api/users', role: 'admin' },
-  { method: 'DELETE', url: () => `/api/users/${NONE}`, role: 'admin' },
-  { method: 'POST', url: () => '/api/servers', payload: () => ({ name: 'r', host: 'r.example.test', username: 'u', auth: { type: 'password', password: 'p' } }), role: 'operator' },
-  { method: 'GET', url: () => '/api/servers', role: 'viewer' },
-  { method: 'GET', url: () => `/api/servers/${serverId}`, role: 'viewer' },
-  { method: 'PATCH', url: () => `/api/servers/${serverId}`, payload: () => ({ name: 'renamed' }), role: 'operator' },
-  { method: 'DELETE', url: () => `/api/servers/${NONE}`, role: 'operator' },
-  { method: 'POST', url: () => `/api/servers/${serverId}/backup`, payload: () => ({}), role: 'operator' },
-  { method: 'POST', url: () => `/api/servers/${serverId}/scan`, payload: () => ({ scan_type: 'quick' }), role: 'operator' },
-  { method: 'POST', url: () => `/api/servers/${serverId}/update`, payload: () => ({ dry_run: true }), role: 'operator' },
-  { method: 'GET', url: () => `/api/servers/${serverId}/backups`, role: 'viewer' },
-  { method: 'GET', url: () => `/api/servers/${serverId}/scans`, role: 'viewer' },
-  { method: 'GET', url: () => `/api/servers/${serverId}/updates`, role: 'viewer' },
-  { method: 'GET', url: () => `/api/backups/${NONE}`, role: 'viewer' },
-  { method: 'GET', url: () => `/api/scans/${NONE}`, role: 'viewer' },
-  { method: 'GET', url: () => `/api/updates/${NONE}`, role: 'viewer' },
-  { method: 'GET', url: () => `/api/jobs/${NONE}`, role: 'viewer' },
-  { method: 'GET', url: () => '/api/jobs', role: 'viewer' },
-  { method: 'DELETE', url: () => `/api/jobs/${NONE}`, role: 'operator' },
-  { method: 'POST', url: () => `/api/jobs/${NONE}/retry`, role: 'operator' },
-  { method: 'GET', url: () => '/api/jobs/stats/all', role: 'viewer' },
-  { method: 'GET', url: () => '/api/metrics/queues', role: 'viewer' },
-  { method: 'GET', url: () => '/api/metrics/system', role: 'viewer' },
-];
+const routes = routeRoles(() => serverId);
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
@@ -74,7 +45,7 @@ describe('OpenAPI', () => {
     expect(doc.openapi).toMatch(/^3\./);
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     for (const route of routes) {
-      const path = route.url().replace(serverId, '{id}').replace(NONE, '{id}').replace(/\/api\/servers\/\{id\}\/(backup|scan|update)$/, '/api/servers/{serverId}/$1');
+      const path = route.url().replace(serverId, '{id}').replace(NONE, '{id}').replace(/^\/api\/queues\/\w+\//, '/api/queues/{queue}/').replace(/\/api\/servers\/\{id\}\/(backup|scan|update)$/, '/api/servers/{serverId}/$1');
       expect(documented).toContain(`${route.method} ${path}`);
     }
     expect(documented).toContain('POST /api/auth/login');

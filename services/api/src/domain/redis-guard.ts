@@ -7,12 +7,13 @@ const TIMEOUT_MS = 1_500;
 /**
  * Runs a Redis-backed operation for a request. The producer connection fails fast, and this adds a
  * ceiling, so a request answers 503 within about a second instead of hanging while Redis is down.
+ * Bulk admin operations (retry every failed job) pass a longer ceiling.
  */
-export async function withRedis<T>(redis: Redis, op: () => Promise<T>): Promise<T> {
+export async function withRedis<T>(redis: Redis, op: () => Promise<T>, timeoutMs = TIMEOUT_MS): Promise<T> {
   if (redis.status !== 'ready') throw unavailable(REDIS_DOWN);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unavailable(REDIS_DOWN)), TIMEOUT_MS);
+    timer = setTimeout(() => reject(unavailable(REDIS_DOWN)), timeoutMs);
   });
   try {
     return await Promise.race([op(), timeout]);

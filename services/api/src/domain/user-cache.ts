@@ -1,6 +1,9 @@
 import { eq } from 'drizzle-orm';
 import { users, type Db } from '@mm/db';
+import { UUID_PATTERN } from '@mm/jobs';
 import type { Role } from './roles.js';
+
+const USER_ID = new RegExp(UUID_PATTERN);
 
 export interface CachedUser {
   id: string;
@@ -19,6 +22,8 @@ export class UserCache {
   constructor(private readonly db: Db) {}
 
   async get(id: string): Promise<CachedUser | null> {
+    // A token's subject is only as good as its signer: one that is not a user id names nobody (not a failed uuid cast, a 503).
+    if (typeof id !== 'string' || !USER_ID.test(id)) return null;
     const hit = this.entries.get(id);
     if (hit && hit.expires > Date.now()) return hit.user;
     const [row] = await this.db.select({ id: users.id, email: users.email, role: users.role }).from(users).where(eq(users.id, id));

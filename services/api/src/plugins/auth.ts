@@ -15,6 +15,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The least role a route needs ('viewer' when absent), or 'public' for no token at all. */
     auth?: Role | 'public';
+    /** The SSE routes: EventSource cannot set headers, so the JWT may also come as `?access_token=`. */
+    queryToken?: boolean;
+    /** A long-lived Server-Sent Events response (left out of the HTTP latency histogram). */
+    sse?: boolean;
   }
   interface FastifyInstance {
     users: UserCache;
@@ -26,7 +30,7 @@ export interface AuthPluginOptions {
   expiresIn: string;
 }
 
-/** One guard for everything under /api: a valid Bearer JWT of a user who still exists, with the route's role. */
+/** One guard for everything under /api: a valid Bearer JWT (or `?access_token=` on the SSE routes) of a user who still exists, with the route's role. */
 export default fp<AuthPluginOptions>(
   async (app, { secret, expiresIn }) => {
     await app.register(jwt, {
@@ -44,9 +48,16 @@ export default fp<AuthPluginOptions>(
       const required = request.routeOptions.config?.auth ?? 'viewer';
       if (required === 'public') return;
       try {
-        await request.jwtVerify();
+        const queryToken = request.routeOptions.config?.queryToken ? (request.query as { access_token?: unknown }).access_token : undefined;
+        if (!request.headers.authorization && typeof queryToken === 'string') {
+          const payload = app.jwt.verify<{ sub: string; role: Role }>(queryToken);
+          request.user = { id: payload.sub, email: '', role: payload.role };
+        } else {
+          await request.jwtVerify();
+        }
       } catch (err) {
-        const expired = (err as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED';
+        const code = (err as { code?: string }).code;
+        const expired = code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED';
         throw new ApiError('UNAUTHORIZED', expired ? 'The token has expired; log in again.' : 'A valid Bearer token is required.');
       }
       const user = await cache.get(request.user.id).catch((err: unknown) => {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, errorCatalog, type ErrorCode, type ErrorDetail } from '../errors.js';
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
@@ -39,6 +39,15 @@ function toApiError(err: FastifyError): ApiError {
   const code = CODE_BY_STATUS[status];
   if (code) return new ApiError(code, errorCatalog[code].message);
   return new ApiError(status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_ERROR');
+}
+
+/**
+ * Errors Fastify's router raises before any hook runs (a malformed URL, a path parameter over maxParamLength):
+ * without this they answer with Fastify's own body and FST_ codes instead of the envelope.
+ */
+export function frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is too long.' : 'The URL is not valid.';
+  void reply.code(400).send({ success: false, error: { code: 'VALIDATION_ERROR', message } });
 }
 
 export default fp(

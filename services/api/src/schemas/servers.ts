@@ -17,7 +17,8 @@ export const ServerAuth = Type.Union([KeyAuth, PasswordAuth]);
 export type ServerAuth = Static<typeof ServerAuth>;
 
 const fields = {
-  name: Type.String({ minLength: 1, maxLength: 100 }),
+  // Free text, but no NUL: PostgreSQL text cannot store it (the insert would fail with a 500).
+  name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000]+$' }),
   host: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$', description: 'hostname, IPv4 or IPv6 address' }),
   port: Type.Integer({ minimum: 1, maximum: 65_535 }),
   username: Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$' }),

@@ -58,7 +58,7 @@ const routes: FastifyPluginAsyncTypebox<ServerRoutesOptions> = async (app, { cre
       schema: {
         tags: ['servers'],
         summary: 'List servers, newest first, optionally with a tag',
-        querystring: Type.Object({ tag: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })), ...Pagination }, { additionalProperties: false }),
+        querystring: Type.Object({ tag: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[^\\u0000]+$' })), ...Pagination }, { additionalProperties: false }),
         response: { 200: okList(ServerView), ...errors(400, 401, 429, 503) },
       },
     },
