@@ -1,4 +1,4 @@
-import { Queue, QueueEvents, Worker, type Processor, type WorkerOptions } from 'bullmq';
+import { Queue, QueueEvents, Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueName, defaultJobOptions, type QueueAlias } from './catalog.js';
 
@@ -51,10 +51,12 @@ export function createWorker(
 }
 
 export function createQueueEvents(alias: QueueAlias, config: QueueConfig): QueueEvents {
-  // QueueEvents blocks on XREAD, so it always needs a connection of its own.
-  const connection =
+  // QueueEvents blocks on XREAD. Handed options (not a client), BullMQ opens one connection of its own and
+  // close() ends it; handed a client, it would open a duplicate anyway and leave the client idle.
+  // ioredis' own options type differs from BullMQ's structural copy of it only in optional details.
+  const connection: ConnectionOptions =
     typeof config.connection === 'string'
-      ? createRedisConnection(config.connection, 'worker')
-      : config.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+      ? { url: config.connection }
+      : ({ ...config.connection.options, maxRetriesPerRequest: null, enableOfflineQueue: true } as ConnectionOptions);
   return new QueueEvents(QueueName[alias], { connection, prefix: config.prefix });
 }
