@@ -115,7 +115,15 @@ export async function runWorker<Q extends QueueAlias>(opts: RunWorkerOptions<Q>)
   let worker: Worker | undefined;
   let health: HealthServer | undefined;
   try {
-    worker = createWorker(queue, processor, { connection, prefix: env.QUEUE_PREFIX, concurrency, ...stallSettings, ...opts.workerOptions });
+    worker = createWorker(queue, processor, {
+      connection,
+      prefix: env.QUEUE_PREFIX,
+      concurrency,
+      ...stallSettings,
+      lockDuration: env.WORKER_LOCK_DURATION_MS,
+      stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
+      ...opts.workerOptions,
+    });
     worker.on('error', (err) => {
       // While Redis is away every reconnect attempt surfaces here too; the transition was already logged.
       const code = (err as { code?: unknown }).code;

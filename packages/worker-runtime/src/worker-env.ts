@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CommonEnv, SecretEnv } from '@mm/config';
+import { stallSettings } from './stall-settings.js';
 
 /** A health port with a per-worker default (backup 9101, scan 9102, update 9103); 0 picks a free port. */
 export function healthPortEnv(defaultPort: number) {
@@ -13,6 +14,10 @@ export const WorkerEnv = {
   HEALTH_PORT: healthPortEnv(0),
   // All interfaces by default so a container's probe can reach it; the endpoint reveals only up/down.
   HEALTH_HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  /** BullMQ job lock: a crashed worker's job is taken over once it expires. Lowered only by tests. */
+  WORKER_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: stallSettings.lockDuration }),
+  /** How often a worker looks for jobs whose lock expired. */
+  WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: stallSettings.stalledInterval }),
 };
 
 export const WorkerEnvSchema = Type.Object(WorkerEnv);

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { SecretEnv, parseEnv, parseEnvOrExit } from '@mm/config';
-import { WorkerEnv, healthPortEnv, stallSettings } from '@mm/worker-runtime';
+import { WorkerEnv, healthPortEnv } from '@mm/worker-runtime';
 
 export const BackupWorkerEnv = Type.Object({
   ...WorkerEnv,
@@ -12,10 +12,6 @@ export const BackupWorkerEnv = Type.Object({
   BACKUP_ENCRYPTION_KEY: SecretEnv.BACKUP_ENCRYPTION_KEY,
   /** Upper bound for one archive transfer; the remote tar is killed when it passes. */
   BACKUP_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 6 * 60 * 60 * 1_000 }),
-  /** BullMQ job lock: a crashed worker's backup is taken over once it expires. Lowered only by tests. */
-  WORKER_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: stallSettings.lockDuration }),
-  /** How often this worker looks for jobs whose lock expired. */
-  WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: stallSettings.stalledInterval }),
 });
 export type BackupWorkerEnv = Static<typeof BackupWorkerEnv>;
 

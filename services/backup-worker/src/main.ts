@@ -9,5 +9,4 @@ await runWorkerMain({
   env,
   concurrency: env.BACKUP_WORKER_CONCURRENCY,
   handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY, timeoutMs: env.BACKUP_TIMEOUT_MS }),
-  workerOptions: { lockDuration: env.WORKER_LOCK_DURATION_MS, stalledInterval: env.WORKER_STALLED_INTERVAL_MS },
 });

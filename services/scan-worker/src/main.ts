@@ -8,5 +8,4 @@ await runWorkerMain({
   env,
   concurrency: env.SCAN_WORKER_CONCURRENCY,
   handlers: scanHandlers,
-  workerOptions: { lockDuration: env.WORKER_LOCK_DURATION_MS, stalledInterval: env.WORKER_STALLED_INTERVAL_MS },
 });
