@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueueEvents, type Job } from 'bullmq';
+import { type QueueEvents, type Job } from 'bullmq';
 import { createTestRedis, type TestRedis } from '@mm/testing';
 import {
   InvalidPayloadError,

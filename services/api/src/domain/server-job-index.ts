@@ -1,11 +1,14 @@
 import type { Redis } from 'ioredis';
 import { DAY_SECONDS, queueAliases, type QueueAlias } from '@mm/jobs';
 
+// A day beyond BullMQ's 7-day retention of finished jobs.
+const RETENTION_SECONDS = 8 * DAY_SECONDS;
+
 /**
  * A per-server sorted set of `alias:jobId` scored by enqueue time, written when the API enqueues.
  * BullMQ has no index by job data, so this is what lets `?serverId=` and the server-delete check
  * read only that server's jobs instead of every job. Entries of removed jobs are dropped when met;
- * entries older than BullMQ's retention (7 days) are trimmed on every add.
+ * entries older than BullMQ's retention (7 days) are trimmed when the index is read.
  */
 export class ServerJobIndex {
   constructor(
@@ -17,14 +20,12 @@ export class ServerJobIndex {
     return `${this.prefix}:mm:server-jobs:${serverId}`;
   }
 
+  /** One ZADD and EXPIRE in a pipeline (no MULTI: this is on the trigger hot path); trimming happens on reads. */
   async add(serverId: string, queue: QueueAlias, jobId: string, at = Date.now()): Promise<void> {
     const key = this.key(serverId);
-    await this.redis
-      .multi()
-      .zadd(key, at, `${queue}:${jobId}`)
-      .zremrangebyscore(key, '-inf', at - 8 * DAY_SECONDS * 1_000)
-      .expire(key, 8 * DAY_SECONDS)
-      .exec();
+    const results = await this.redis.pipeline().zadd(key, at, `${queue}:${jobId}`).expire(key, RETENTION_SECONDS).exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
   }
 
   async remove(serverId: string, queue: QueueAlias, jobId: string): Promise<void> {
@@ -37,7 +38,14 @@ export class ServerJobIndex {
 
   /** Entries newest first, `count` from `start`. */
   async page(serverId: string, start: number, count: number): Promise<{ queue: QueueAlias; jobId: string; at: number }[]> {
-    const flat = await this.redis.zrevrange(this.key(serverId), start, start + count - 1, 'WITHSCORES');
+    const key = this.key(serverId);
+    const [, page] = (await this.redis
+      .pipeline()
+      .zremrangebyscore(key, '-inf', Date.now() - RETENTION_SECONDS * 1_000)
+      .zrevrange(key, start, start + count - 1, 'WITHSCORES')
+      .exec()) ?? [];
+    if (page?.[0]) throw page[0];
+    const flat = (page?.[1] ?? []) as string[];
     const entries: { queue: QueueAlias; jobId: string; at: number }[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const member = flat[i] as string;

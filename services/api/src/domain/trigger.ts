@@ -22,13 +22,17 @@ export async function trigger<N extends JobName>(
     const queue = catalog[job.name].queue;
     const jobId = job.answer.jobId as string;
     await withRedis(app.redis, async () => {
-      await app.serverJobs.add(job.serverId, queue, jobId);
-      try {
-        await app.producer.enqueue(job.name, job.payload);
-      } catch (err) {
-        await app.serverJobs.remove(job.serverId, queue, jobId).catch(() => undefined);
-        throw err;
+      // Both writes go out together: one round trip of latency instead of two.
+      const [indexed, enqueued] = await Promise.allSettled([
+        app.serverJobs.add(job.serverId, queue, jobId),
+        app.producer.enqueue(job.name, job.payload),
+      ]);
+      if (enqueued.status === 'rejected') {
+        if (indexed.status === 'fulfilled') await app.serverJobs.remove(job.serverId, queue, jobId).catch(() => undefined);
+        throw enqueued.reason;
       }
+      // The job exists; an index entry that failed to land only hides it from `?serverId=` until the next write.
+      if (indexed.status === 'rejected') request.log.warn({ err: indexed.reason, jobId }, 'server job index not updated');
     });
     request.log.info({ jobId, queue, jobName: job.name, serverId: job.serverId }, 'job enqueued');
     return { status: 202, body: { success: true, data: job.answer } };
