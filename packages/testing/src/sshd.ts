@@ -1,11 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ensureDebianPackage } from './debian-package.js';
 import { encryptCredentials, servers, type Db, type Server, type ServerCredentials } from '@mm/db';
 
 const run = promisify(execFile);
@@ -47,11 +47,6 @@ export function fingerprintOfPublicKey(pubLine: string): string {
   const blob = pubLine.trim().split(/\s+/)[1];
   if (!blob) throw new Error('not an OpenSSH public key line');
   return `SHA256:${createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
-}
-
-async function ensureSshdInstalled(): Promise<void> {
-  if (existsSync(SSHD)) return;
-  await run('flock', ['/tmp/mm-apt.lock', 'sh', '-c', 'apt-get update && apt-get install -y openssh-server'], { maxBuffer: 64 * 1024 * 1024 });
 }
 
 /**
@@ -132,7 +127,7 @@ function launch(configPath: string): Promise<ChildProcess> {
 export async function startTestSshd(opts: StartTestSshdOptions = {}): Promise<TestSshd> {
   const host = opts.host ?? '127.0.0.1';
   if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) throw new Error(`startTestSshd listens on loopback only, not ${host}`);
-  await ensureSshdInstalled();
+  await ensureDebianPackage(SSHD, 'openssh-server');
   const { uid, gid } = await ensureTestUser();
   // sshd refuses to start without its privilege-separation folder.
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });

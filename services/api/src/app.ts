@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { loggerOptions } from '@mm/config';
 import type { ApiEnv } from './env.js';
@@ -29,7 +30,6 @@ import eventRoutes from './routes/events.js';
 import queueRoutes from './routes/queues.js';
 import sessionRoutes from './routes/session.js';
 import adminDashboard from './routes/admin-dashboard.js';
-import cookie from '@fastify/cookie';
 import prometheus from './plugins/prometheus.js';
 import prometheusRoutes from './routes/prometheus.js';
 import events from './plugins/events.js';
