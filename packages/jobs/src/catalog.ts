@@ -137,8 +137,3 @@ export function jobNamesOf(queue: QueueAlias): JobName[] {
 export function isJobName(name: string): name is JobName {
   return Object.hasOwn(catalog, name);
 }
-
-/** Maps a BullMQ queue name (`backup-queue`) back to its alias (`backup`). */
-export function aliasOfQueue(queueName: string): QueueAlias | undefined {
-  return queueAliases.find((alias) => QueueName[alias] === queueName);
-}
