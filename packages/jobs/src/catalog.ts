@@ -94,6 +94,16 @@ export const BackupPayload = Type.Object(
 );
 export type BackupPayload = Static<typeof BackupPayload>;
 
+/**
+ * What a backup schedule's job scheduler repeats on every run (`upsertJobScheduler`). BullMQ gives each run its own
+ * `repeat:<scheduler>:<time>` job id, so the record id is derived from that id (`recordIdOf`), not carried here.
+ */
+export const ScheduledBackupPayload = Type.Object(
+  { serverId: Uuid, scheduleId: Uuid, options: BackupOptions },
+  { additionalProperties: false },
+);
+export type ScheduledBackupPayload = Static<typeof ScheduledBackupPayload>;
+
 export const ScanPayload = Type.Object(
   { serverId: Uuid, scanId: Uuid, userId: Type.Union([Uuid, Type.Null()]) },
   { additionalProperties: false },
@@ -106,21 +116,28 @@ export const UpdatePayload = Type.Object(
 );
 export type UpdatePayload = Static<typeof UpdatePayload>;
 
+/** The PostgreSQL table a job's worker owns a record in (one row per job), or null for jobs without one. */
+export type RecordTableName = 'backups' | 'scans' | 'updates' | 'restores';
+
 interface JobDefinition {
   queue: QueueAlias;
   payload: TSchema;
   priority: number;
-  /** The payload field that is also the job id and the id of the domain record the worker writes. */
-  recordId: string;
+  /**
+   * The payload field that is the job id (and the id of its record). null: the producer gives the job a random UUID,
+   * and a job scheduler its own `repeat:…` id; the record id is then derived from the job id (`recordIdOf`).
+   */
+  idField: string | null;
+  record: RecordTableName | null;
 }
 
-/** The one job catalog: every job name, its queue, payload schema, priority and id field. */
+/** The one job catalog: every job name, its queue, payload schema, priority, id field and record table. */
 export const catalog = {
-  'backup:manual': { queue: 'backup', payload: BackupPayload, priority: JobPriority.HIGH, recordId: 'backupId' },
-  'backup:scheduled': { queue: 'backup', payload: BackupPayload, priority: JobPriority.HIGH, recordId: 'backupId' },
-  'scan:full': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, recordId: 'scanId' },
-  'scan:quick': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, recordId: 'scanId' },
-  'update:server': { queue: 'update', payload: UpdatePayload, priority: JobPriority.CRITICAL, recordId: 'updateId' },
+  'backup:manual': { queue: 'backup', payload: BackupPayload, priority: JobPriority.HIGH, idField: 'backupId', record: 'backups' },
+  'backup:scheduled': { queue: 'backup', payload: ScheduledBackupPayload, priority: JobPriority.HIGH, idField: null, record: 'backups' },
+  'scan:full': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans' },
+  'scan:quick': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans' },
+  'update:server': { queue: 'update', payload: UpdatePayload, priority: JobPriority.CRITICAL, idField: 'updateId', record: 'updates' },
 } as const satisfies Record<string, JobDefinition>;
 
 export type Catalog = typeof catalog;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import { catalog, queueAliases, type JobName, type PayloadOf, type QueueAlias } from './catalog.js';
 import { validatePayload } from './payload-validation.js';
@@ -7,7 +8,7 @@ import { createQueue, createRedisConnection, type QueueConfig } from './queue-fa
 export type EnqueueOptions = Omit<JobsOptions, 'jobId' | 'repeat'>;
 
 export interface Producer {
-  /** Validates the payload, applies the catalog's options, and adds the job with id = the payload's record id. */
+  /** Validates the payload, applies the catalog's options, and adds the job with id = the payload's id field (or a random UUID). */
   enqueue<N extends JobName>(name: N, payload: PayloadOf<N>, opts?: EnqueueOptions): Promise<Job>;
   queue(alias: QueueAlias): Queue;
   readonly queues: Readonly<Record<QueueAlias, Queue>>;
@@ -34,7 +35,7 @@ export function createProducer(config: ProducerConfig): Producer {
     async enqueue(name, payload, opts) {
       const data = validatePayload(name, payload);
       const def = catalog[name];
-      const jobId = (data as Record<string, unknown>)[def.recordId] as string;
+      const jobId = def.idField === null ? randomUUID() : ((data as Record<string, unknown>)[def.idField] as string);
       return queues[def.queue].add(name, data, { priority: def.priority, ...config.jobOptions, ...opts, jobId });
     },
     close() {

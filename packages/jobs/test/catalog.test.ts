@@ -10,6 +10,7 @@ import {
   createQueueEvents,
   createWorker,
   jobNamesOf,
+  recordIdOf,
   type Producer,
 } from '../src/index.js';
 
@@ -149,5 +150,29 @@ describe('processor', () => {
         () => ({}),
       ),
     ).toThrow(/unknown \[scan:quick\]/);
+  });
+});
+
+describe('recordIdOf', () => {
+  it('takes the payload id field when the catalog names one', () => {
+    const payload = backupPayload();
+    expect(recordIdOf('backup:manual', payload, 'ignored')).toBe(payload.backupId);
+  });
+
+  it('derives one stable UUID per scheduler job id, and keeps a UUID job id as it is', () => {
+    const data = { serverId: randomUUID(), scheduleId: randomUUID(), options: { backup_type: 'full', compression: true, encryption: false } };
+    const a = recordIdOf('backup:scheduled', data, 'repeat:abc:1732790000000');
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(recordIdOf('backup:scheduled', data, 'repeat:abc:1732790000000')).toBe(a);
+    expect(recordIdOf('backup:scheduled', data, 'repeat:abc:1732790060000')).not.toBe(a);
+    const uuid = randomUUID();
+    expect(recordIdOf('backup:scheduled', data, uuid)).toBe(uuid);
+  });
+
+  it('gives producer-added jobs without an id field a random UUID job id', async () => {
+    const data = { serverId: randomUUID(), scheduleId: randomUUID(), options: { backup_type: 'full' as const, compression: true, encryption: false } };
+    const job = await producer.enqueue('backup:scheduled', data);
+    expect(job.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/);
+    expect(recordIdOf('backup:scheduled', job.data, String(job.id))).toBe(job.id);
   });
 });

@@ -2,7 +2,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@mm/config';
 import { decryptCredentials, servers, type Db, type Server, type ServerCredentials } from '@mm/db';
-import type { QueueAlias } from '@mm/jobs';
+import { recordIdOf, type JobName, type QueueAlias } from '@mm/jobs';
 import { HostKeyMismatchError, type SshPool, type SshSession, type SshTarget } from '@mm/ssh';
 import { createRecordLifecycle, type RecordLifecycle, type RecordWriter } from './record-writer.js';
 import { SecretRedactor } from './secret-redactor.js';
@@ -10,6 +10,8 @@ import { SecretRedactor } from './secret-redactor.js';
 /** What a handler `(payload, ctx) => result` gets besides its payload. */
 export interface JobContext<Q extends QueueAlias> {
   job: Job;
+  /** The id of the record this job writes (catalog `idField`, or derived from a scheduler's job id: `recordIdOf`). */
+  recordId: string;
   /** pino child with jobId, queue, jobName and serverId bound. */
   log: Logger;
   db: Db;
@@ -55,11 +57,12 @@ export function createJobContext<Q extends QueueAlias>(deps: JobContextDeps<Q>):
   const serverId = (job.data as { serverId?: unknown } | undefined)?.serverId;
   const log = deps.log.child({ jobId: job.id, queue, jobName: job.name, serverId });
   const redactor = new SecretRedactor();
-  const lifecycle = createRecordLifecycle(queue, job, db);
+  const lifecycle = createRecordLifecycle<Q>(job, db);
   let outputChain: Promise<void> = Promise.resolve();
 
   const ctx: JobContext<Q> = {
     job,
+    recordId: recordIdOf(job.name as JobName, job.data, String(job.id)),
     log,
     db,
     ssh,

@@ -1,11 +1,13 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import type { Job } from 'bullmq';
 import { backups, scans, updates, type Db } from '@mm/db';
-import { validatePayload, type BackupPayload, type JobName, type QueueAlias, type UpdatePayload } from '@mm/jobs';
+import { catalog, recordIdOf, validatePayload, type BackupOptions, type JobName, type QueueAlias, type RecordTableName, type UpdatePayload } from '@mm/jobs';
 
-/** The record table each queue's worker owns (and is the only writer of). */
-const recordTables = { backup: backups, scan: scans, update: updates } as const;
-type RecordTables = typeof recordTables;
+/** The record tables (catalog `record`), each written only by the worker of the jobs that name it. */
+const recordTables = { backups, scans, updates } satisfies Partial<Record<RecordTableName, unknown>>;
+/** The table queue Q's main jobs write (what handlers' `ctx.record` is typed against). */
+const queueTables = { backup: backups, scan: scans, update: updates } as const;
+type RecordTables = typeof queueTables;
 
 type BaseColumn =
   | 'id'
@@ -53,20 +55,33 @@ type RecordTable = typeof backups;
 type RecordInsert = RecordTable['$inferInsert'];
 
 /** Table-specific column values the job's payload already determines. */
-function columnsFromPayload(queue: QueueAlias, name: JobName, payload: unknown): Partial<RecordInsert> & Record<string, unknown> {
-  switch (queue) {
-    case 'backup': {
-      const p = payload as BackupPayload;
-      return { backupType: p.options.backup_type, compression: p.options.compression, encryption: p.options.encryption, isScheduled: p.isScheduled };
+function columnsFromPayload(name: JobName, payload: unknown): Partial<RecordInsert> & Record<string, unknown> {
+  switch (name) {
+    case 'backup:manual':
+    case 'backup:scheduled': {
+      const { options } = payload as { options: BackupOptions };
+      return { backupType: options.backup_type, compression: options.compression, encryption: options.encryption, isScheduled: name === 'backup:scheduled' };
     }
-    case 'scan':
+    case 'scan:full':
+    case 'scan:quick':
       return { scanType: name === 'scan:full' ? 'full' : 'quick' };
-    case 'update': {
+    case 'update:server': {
       const p = payload as UpdatePayload;
       return { dryRun: p.options.dry_run, packages: p.options.packages ?? null };
     }
+    default:
+      return {};
   }
 }
+
+/** For jobs without a record (catalog `record: null`): every write is a no-op. */
+const noRecord: RecordLifecycle<QueueAlias> = {
+  start: async () => {},
+  update: async () => {},
+  complete: async () => {},
+  progress: async () => {},
+  fail: async () => {},
+};
 
 /** The PostgreSQL error behind `err` (drizzle wraps driver errors in DrizzleQueryError with the original as cause). */
 function pgError(err: unknown): { code?: string; constraint_name?: string } {
@@ -87,18 +102,22 @@ async function withoutMissingUser(write: (requestedBy: 'keep' | 'drop') => Promi
   }
 }
 
-export function createRecordLifecycle<Q extends QueueAlias>(queue: Q, job: Job, db: Db): RecordLifecycle<Q> {
-  const table = recordTables[queue] as unknown as RecordTable;
-  const id = String(job.id);
+export function createRecordLifecycle<Q extends QueueAlias>(job: Job, db: Db): RecordLifecycle<Q> {
+  const name = job.name as JobName;
+  const tableName = catalog[name].record as RecordTableName | null;
+  if (tableName === null) return noRecord;
+  const table = (recordTables as Partial<Record<RecordTableName, unknown>>)[tableName] as RecordTable | undefined;
+  if (!table) throw new Error(`no record table "${tableName}" registered for ${name}`);
   // Validated by the processor before a context exists; re-read here with the schema defaults applied.
-  const payload = validatePayload(job.name as JobName, job.data) as { serverId: string; userId: string | null; options?: unknown };
+  const payload = validatePayload(name, job.data) as { serverId: string; userId?: string | null; options?: unknown };
+  const id = recordIdOf(name, payload, String(job.id));
   const attempt = () => job.attemptsMade + 1;
   const open = and(eq(table.id, id), inArray(table.status, [...OPEN_STATUSES]));
   const base = (): RecordInsert => ({
-    ...columnsFromPayload(queue, job.name as JobName, payload),
+    ...columnsFromPayload(name, payload),
     id,
     serverId: payload.serverId,
-    requestedBy: payload.userId,
+    requestedBy: payload.userId ?? null,
     options: payload.options ?? {},
   });
 

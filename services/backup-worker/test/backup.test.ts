@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backup, Server } from '@mm/db';
-import { createProducer, createQueueEvents, type BackupOptions, type Producer } from '@mm/jobs';
+import { createProducer, createQueueEvents, recordIdOf, type BackupOptions, type Producer } from '@mm/jobs';
 import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
 import { runWorker, type RunningWorker } from '@mm/worker-runtime';
 import { parseBackupWorkerEnv } from '../src/env.js';
@@ -77,17 +77,21 @@ async function recordOf(id: string): Promise<Backup> {
 
 type BackupJobName = 'backup:manual' | 'backup:scheduled';
 
-function enqueue(server: Server, options: Partial<BackupOptions>, name: BackupJobName = 'backup:manual') {
+function enqueue(server: Server, options: Partial<BackupOptions>) {
   const backupId = randomUUID();
   const opts: BackupOptions = { backup_type: 'full', compression: false, encryption: false, ...options };
-  const isScheduled = name === 'backup:scheduled';
-  return { backupId, job: producer.enqueue(name, { serverId: server.id, backupId, userId: null, options: opts, isScheduled }) };
+  return { backupId, job: producer.enqueue('backup:manual', { serverId: server.id, backupId, userId: null, options: opts, isScheduled: false }) };
 }
 
-async function backupOf(server: Server, options: Partial<BackupOptions>, name?: BackupJobName): Promise<Backup> {
-  const { backupId, job } = enqueue(server, options, name);
-  await (await job).waitUntilFinished(events);
-  return recordOf(backupId);
+async function backupOf(server: Server, options: Partial<BackupOptions>, name: BackupJobName = 'backup:manual'): Promise<Backup> {
+  const opts: BackupOptions = { backup_type: 'full', compression: false, encryption: false, ...options };
+  // A scheduled job carries no backup id: its record id comes from the job id (recordIdOf).
+  const job =
+    name === 'backup:manual'
+      ? await enqueue(server, options).job
+      : await producer.enqueue('backup:scheduled', { serverId: server.id, scheduleId: randomUUID(), options: opts });
+  await job.waitUntilFinished(events);
+  return recordOf(recordIdOf(name, job.data, String(job.id)));
 }
 
 async function sourceTree(name: string): Promise<string> {

@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import { BackupProgress, type BackupPayload, type Handlers } from '@mm/jobs';
+import { BackupProgress, type BackupOptions, type BackupPayload, type Handlers, type ScheduledBackupPayload } from '@mm/jobs';
 import type { SshSession } from '@mm/ssh';
 import type { JobContext } from '@mm/worker-runtime';
 import { prepareArchivePath, removeAbandonedPartials } from '../archive-store.js';
@@ -71,9 +71,17 @@ async function finishedBefore(ctx: BackupContext, backupId: string): Promise<Bac
   };
 }
 
-export async function runBackup(settings: BackupSettings, payload: BackupPayload, ctx: BackupContext): Promise<BackupJobResult> {
+/** What both backup job names come down to. */
+export interface BackupRequest {
+  backupId: string;
+  serverId: string;
+  options: BackupOptions;
+  isScheduled: boolean;
+}
+
+export async function runBackup(settings: BackupSettings, request: BackupRequest, ctx: BackupContext): Promise<BackupJobResult> {
   const started = Date.now();
-  const { backupId, serverId, options, isScheduled } = payload;
+  const { backupId, serverId, options, isScheduled } = request;
   await ctx.progress(BackupProgress.STARTED);
   const done = await finishedBefore(ctx, backupId);
   if (done) return done;
@@ -150,8 +158,11 @@ export async function runBackup(settings: BackupSettings, payload: BackupPayload
   return { backupId, backupType, filePath: stored.path, sizeBytes: stored.sizeBytes, sha256: stored.sha256, warnings };
 }
 
-/** One handler for both job names: a scheduled backup differs only in `isScheduled` on its record. */
+/** A scheduled backup's record id comes from its scheduler-made job id (ctx.recordId); otherwise both run alike. */
 export function backupHandlers(settings: BackupSettings): Handlers<'backup', BackupContext> {
-  const handler = (payload: BackupPayload, ctx: BackupContext) => runBackup(settings, payload, ctx);
-  return { 'backup:manual': handler, 'backup:scheduled': handler };
+  return {
+    'backup:manual': (payload: BackupPayload, ctx) => runBackup(settings, payload, ctx),
+    'backup:scheduled': (payload: ScheduledBackupPayload, ctx) =>
+      runBackup(settings, { backupId: ctx.recordId, serverId: payload.serverId, options: payload.options, isScheduled: true }, ctx),
+  };
 }
