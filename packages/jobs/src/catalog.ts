@@ -129,15 +129,46 @@ interface JobDefinition {
    */
   idField: string | null;
   record: RecordTableName | null;
+  /** At most one exclusive job runs per server at a time, across every worker process (a backup and an update never overlap). */
+  exclusive: boolean;
+  /** Default run-time limit; past it the job is stopped like a cancel and fails with "timed out after N s" (env can override). */
+  timeoutMs: number;
 }
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
 
 /** The one job catalog: every job name, its queue, payload schema, priority, id field and record table. */
 export const catalog = {
-  'backup:manual': { queue: 'backup', payload: BackupPayload, priority: JobPriority.HIGH, idField: 'backupId', record: 'backups' },
-  'backup:scheduled': { queue: 'backup', payload: ScheduledBackupPayload, priority: JobPriority.HIGH, idField: null, record: 'backups' },
-  'scan:full': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans' },
-  'scan:quick': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans' },
-  'update:server': { queue: 'update', payload: UpdatePayload, priority: JobPriority.CRITICAL, idField: 'updateId', record: 'updates' },
+  'backup:manual': {
+    queue: 'backup',
+    payload: BackupPayload,
+    priority: JobPriority.HIGH,
+    idField: 'backupId',
+    record: 'backups',
+    exclusive: true,
+    timeoutMs: 6 * HOUR_MS,
+  },
+  'backup:scheduled': {
+    queue: 'backup',
+    payload: ScheduledBackupPayload,
+    priority: JobPriority.HIGH,
+    idField: null,
+    record: 'backups',
+    exclusive: true,
+    timeoutMs: 6 * HOUR_MS,
+  },
+  'scan:full': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans', exclusive: false, timeoutMs: 10 * MINUTE_MS },
+  'scan:quick': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans', exclusive: false, timeoutMs: 10 * MINUTE_MS },
+  'update:server': {
+    queue: 'update',
+    payload: UpdatePayload,
+    priority: JobPriority.CRITICAL,
+    idField: 'updateId',
+    record: 'updates',
+    exclusive: true,
+    timeoutMs: HOUR_MS,
+  },
 } as const satisfies Record<string, JobDefinition>;
 
 export type Catalog = typeof catalog;
