@@ -116,6 +116,34 @@ export const UpdatePayload = Type.Object(
 );
 export type UpdatePayload = Static<typeof UpdatePayload>;
 
+/** Re-reads a stored backup: sha256, decryption, tar listing; the outcome lands on the backup record (verify_* columns). */
+export const VerifyPayload = Type.Object(
+  { verifyId: Uuid, backupId: Uuid, userId: Type.Union([Uuid, Type.Null()]) },
+  { additionalProperties: false },
+);
+export type VerifyPayload = Static<typeof VerifyPayload>;
+
+/** Absolute, no NUL/newline, no `..` segment: where a restore extracts on the server. */
+// Written without lookahead so JSON-schema tools (and fast-check's generators) can use it: every segment but '..'.
+export const RESTORE_TARGET_PATTERN = '^(?:/(?:[^/.\\u0000\\n\\r][^/\\u0000\\n\\r]*|\\.(?:[^/.\\u0000\\n\\r][^/\\u0000\\n\\r]*)?|\\.\\.[^/\\u0000\\n\\r]+)?)+$';
+
+/** Streams a backup (its whole chain, for an incremental) back over SSH and extracts it under targetPath. */
+export const RestorePayload = Type.Object(
+  {
+    restoreId: Uuid,
+    backupId: Uuid,
+    serverId: Uuid,
+    targetPath: Type.String({ minLength: 1, maxLength: 4096, pattern: RESTORE_TARGET_PATTERN }),
+    userId: Type.Union([Uuid, Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type RestorePayload = Static<typeof RestorePayload>;
+
+/** Applies every server's retention policy and removes finished BullMQ jobs past their age; userId null when the daily scheduler ran it. */
+export const CleanupPayload = Type.Object({ userId: Type.Union([Uuid, Type.Null()]) }, { additionalProperties: false });
+export type CleanupPayload = Static<typeof CleanupPayload>;
+
 /** The PostgreSQL table a job's worker owns a record in (one row per job), or null for jobs without one. */
 export type RecordTableName = 'backups' | 'scans' | 'updates' | 'restores';
 
@@ -157,6 +185,33 @@ export const catalog = {
     record: 'backups',
     exclusive: true,
     timeoutMs: 6 * HOUR_MS,
+  },
+  'backup:verify': {
+    queue: 'backup',
+    payload: VerifyPayload,
+    priority: JobPriority.LOW,
+    idField: 'verifyId',
+    record: null,
+    exclusive: false,
+    timeoutMs: 2 * HOUR_MS,
+  },
+  'backup:restore': {
+    queue: 'backup',
+    payload: RestorePayload,
+    priority: JobPriority.HIGH,
+    idField: 'restoreId',
+    record: 'restores',
+    exclusive: true,
+    timeoutMs: 6 * HOUR_MS,
+  },
+  'backup:cleanup': {
+    queue: 'backup',
+    payload: CleanupPayload,
+    priority: JobPriority.LOW,
+    idField: null,
+    record: null,
+    exclusive: false,
+    timeoutMs: 30 * MINUTE_MS,
   },
   'scan:full': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans', exclusive: false, timeoutMs: 10 * MINUTE_MS },
   'scan:quick': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans', exclusive: false, timeoutMs: 10 * MINUTE_MS },

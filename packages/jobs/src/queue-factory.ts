@@ -1,5 +1,6 @@
-import { Queue, QueueEvents, Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
+import { Queue, QueueEvents, QueueEventsProducer, Relay, Worker, type ConnectionOptions, type Processor, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import { RELAY_NAMESPACE } from './cancel-request.js';
 import { QueueName, defaultJobOptions, type QueueAlias } from './catalog.js';
 
 /**
@@ -59,4 +60,32 @@ export function createQueueEvents(alias: QueueAlias, config: QueueConfig): Queue
       ? { url: config.connection }
       : ({ ...config.connection.options, maxRetriesPerRequest: null, enableOfflineQueue: true } as ConnectionOptions);
   return new QueueEvents(QueueName[alias], { connection, prefix: config.prefix });
+}
+
+/**
+ * BullMQ caps each queue's events stream at about this many entries (its `streams.events.maxLen` default). A custom
+ * event must be published with the same cap: QueueEventsProducer's own default (1,000) would trim the shared stream
+ * to a tenth and cut every SSE client's resume window.
+ */
+export const QUEUE_EVENTS_MAX_LEN = 10_000;
+
+/**
+ * Publishes custom events (a worker's `log` lines) on a queue's events stream. Handed a client it shares it (no new
+ * connection), so its commands go out in order with that client's own (job progress): pass the worker's connection.
+ */
+export function createQueueEventsProducer(alias: QueueAlias, config: QueueConfig): QueueEventsProducer {
+  return new QueueEventsProducer(QueueName[alias], { connection: resolve(config.connection, 'worker'), prefix: config.prefix });
+}
+
+/**
+ * A node of the BullMQ Relay (pub/sub over the same Redis) that carries cancel requests to whichever worker process
+ * holds a job. Handed a client it shares it for commands and duplicates it once for its blocking inbox reads.
+ */
+export function createRelay(config: { connection: Redis; prefix: string; name: string }): Relay {
+  return new Relay({
+    connection: config.connection,
+    prefix: config.prefix,
+    namespace: RELAY_NAMESPACE,
+    name: config.name,
+  });
 }

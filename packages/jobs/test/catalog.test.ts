@@ -37,7 +37,7 @@ const backupPayload = () => ({
 
 describe('catalog', () => {
   it('maps each queue to exactly its job names', () => {
-    expect(jobNamesOf('backup').sort()).toEqual(['backup:manual', 'backup:scheduled']);
+    expect(jobNamesOf('backup').sort()).toEqual(['backup:cleanup', 'backup:manual', 'backup:restore', 'backup:scheduled', 'backup:verify']);
     expect(jobNamesOf('scan').sort()).toEqual(['scan:full', 'scan:quick']);
     expect(jobNamesOf('update')).toEqual(['update:server']);
   });

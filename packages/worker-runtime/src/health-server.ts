@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 
 /** A named dependency check: resolves when it is reachable, rejects (or times out) when not. */
 export type DependencyCheck = () => Promise<unknown>;
@@ -10,6 +11,8 @@ export interface HealthServerOptions {
   checks: Record<string, DependencyCheck>;
   /** Per check; a dependency that hangs counts as down. */
   timeoutMs?: number;
+  /** Served at GET /metrics in Prometheus' text format when given. */
+  metrics?: Registry;
 }
 
 export interface HealthServer {
@@ -32,8 +35,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 /**
  * GET /health: 200 {status:'ok', <dep>:'up', ...} only when every dependency answers, else 503 naming what is down.
- * Plain node:http on purpose: a probe must not depend on anything that can break. Routes are a table so
- * /metrics can join later.
+ * GET /metrics: the worker's Prometheus metrics (no auth, like the API's by default: keep the port private).
+ * Plain node:http on purpose: a probe must not depend on anything that can break.
  */
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const timeoutMs = opts.timeoutMs ?? 2_000;
@@ -48,6 +51,14 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       else send(res, 503, { status: 'error', ...body, down });
     },
   };
+  const registry = opts.metrics;
+  if (registry) {
+    routes['/metrics'] = async (_req, res) => {
+      const text = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+      res.end(text);
+    };
+  }
 
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;

@@ -4,8 +4,14 @@ import type { Logger } from '@mm/config';
 import { decryptCredentials, servers, type Db, type Server, type ServerCredentials } from '@mm/db';
 import { recordIdOf, type JobName, type QueueAlias } from '@mm/jobs';
 import { HostKeyMismatchError, type SshPool, type SshSession, type SshTarget } from '@mm/ssh';
+import type { JobJournal } from './job-journal.js';
 import { createRecordLifecycle, type RecordLifecycle, type RecordWriter } from './record-writer.js';
 import { SecretRedactor } from './secret-redactor.js';
+
+export interface ProgressOptions {
+  /** false: job.progress (Redis, events, SSE) only, not the record's progress column; for steps between the milestones a record reader needs. Default true. */
+  record?: boolean;
+}
 
 /** What a handler `(payload, ctx) => result` gets besides its payload. */
 export interface JobContext<Q extends QueueAlias> {
@@ -19,12 +25,15 @@ export interface JobContext<Q extends QueueAlias> {
   /** Fires when the job is cancelled (worker.cancelJob); pass it to ssh exec so the remote command dies too. */
   signal: AbortSignal | undefined;
   /** job.updateProgress(value) and the record's progress column (once the record exists). */
-  progress(value: number): Promise<void>;
+  progress(value: number, opts?: ProgressOptions): Promise<void>;
   /**
-   * Appends a line to the job's own log (job.log), secrets redacted. Lines keep their order; never rejects
+   * Appends a line to the job's log, secrets redacted: job_logs in PostgreSQL (batched; GET /api/jobs/:id/logs),
+   * the live `log` event (rate-limited) and BullMQ's job.log (bull-board). Lines keep their order; never rejects
    * (a failed write is logged), so `onStdoutLine: (l) => void ctx.output(l)` is safe.
    */
   output(line: string): Promise<void>;
+  /** A warning worth reading in the job's log (redacted; always streamed live), also logged with ctx.log.warn. */
+  warning(message: string): void;
   /** Loads the server row and decrypts its credentials; a deleted server is UnrecoverableError("server <id> no longer exists"). */
   loadServer(serverId: string): Promise<{ server: Server; target: SshTarget }>;
   /** ssh.session(server.id, target); pins the fingerprint in servers.host_key_fingerprint on first use; a mismatch is UnrecoverableError. */
@@ -46,6 +55,8 @@ export interface JobContextDeps<Q extends QueueAlias> {
   ssh: SshPool;
   log: Logger;
   credentialsKey: string;
+  /** The attempt's log lines and metrics (job_logs, live `log` events); absent, lines go to job.log only. */
+  journal?: JobJournal;
 }
 
 function secretsOf(credentials: ServerCredentials): (string | undefined)[] {
@@ -68,17 +79,25 @@ export function createJobContext<Q extends QueueAlias>(deps: JobContextDeps<Q>):
     ssh,
     signal: deps.signal,
 
-    async progress(value) {
+    async progress(value, opts) {
       await job.updateProgress(value);
-      await lifecycle.progress(value);
+      deps.journal?.progress(value);
+      if (opts?.record !== false) await lifecycle.progress(value);
     },
 
     output(line) {
       const clean = redactor.line(line);
+      deps.journal?.line('output', clean);
       outputChain = outputChain.then(
         () => job.log(clean).then(() => undefined),
       ).catch((err: unknown) => log.warn({ err }, 'could not append to the job log'));
       return outputChain;
+    },
+
+    warning(message) {
+      const clean = redactor.text(message);
+      log.warn({ warning: clean }, 'job warning');
+      deps.journal?.line('warning', clean);
     },
 
     async loadServer(id) {
@@ -121,7 +140,15 @@ export function createJobContext<Q extends QueueAlias>(deps: JobContextDeps<Q>):
       return session;
     },
 
-    record: { start: lifecycle.start, update: lifecycle.update, complete: lifecycle.complete },
+    record: {
+      start: lifecycle.start,
+      update: lifecycle.update,
+      // The log is durable before the record says the job is done.
+      complete: async (patch) => {
+        await deps.journal?.flush();
+        await lifecycle.complete(patch);
+      },
+    },
   };
   return { ctx, redactor, lifecycle };
 }

@@ -1,13 +1,16 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import type { Job } from 'bullmq';
-import { backups, scans, updates, type Db } from '@mm/db';
-import { catalog, recordIdOf, validatePayload, type BackupOptions, type JobName, type QueueAlias, type RecordTableName, type UpdatePayload } from '@mm/jobs';
+import { backups, restores, scans, updates, type Db } from '@mm/db';
+import { catalog, recordIdOf, validatePayload, type BackupOptions, type JobName, type QueueAlias, type RecordTableName, type RestorePayload, type UpdatePayload } from '@mm/jobs';
 
 /** The record tables (catalog `record`), each written only by the worker of the jobs that name it. */
-const recordTables = { backups, scans, updates } satisfies Partial<Record<RecordTableName, unknown>>;
+const recordTables = { backups, scans, updates, restores } satisfies Partial<Record<RecordTableName, unknown>>;
 /** The table queue Q's main jobs write (what handlers' `ctx.record` is typed against). */
-const queueTables = { backup: backups, scan: scans, update: updates } as const;
-type RecordTables = typeof queueTables;
+interface RecordTables {
+  backup: typeof backups;
+  scan: typeof scans;
+  update: typeof updates;
+}
 
 type BaseColumn =
   | 'id'
@@ -61,6 +64,10 @@ function columnsFromPayload(name: JobName, payload: unknown): Partial<RecordInse
     case 'backup:scheduled': {
       const { options } = payload as { options: BackupOptions };
       return { backupType: options.backup_type, compression: options.compression, encryption: options.encryption, isScheduled: name === 'backup:scheduled' };
+    }
+    case 'backup:restore': {
+      const p = payload as RestorePayload;
+      return { backupId: p.backupId, targetPath: p.targetPath };
     }
     case 'scan:full':
     case 'scan:quick':

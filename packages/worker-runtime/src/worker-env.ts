@@ -18,6 +18,14 @@ export const WorkerEnv = {
   WORKER_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: stallSettings.lockDuration }),
   /** How often a worker looks for jobs whose lock expired. */
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: stallSettings.stalledInterval }),
+  /** Per job name run-time limits over the catalog's (`backup:manual=600000,scan:quick=30000`); unknown names stop the worker at start. */
+  JOB_TIMEOUTS_MS: Type.String({ default: '' }),
+  /** Exclusive jobs (catalog `exclusive`) hold a per-server lease this long, renewed every SERVER_LEASE_RENEW_MS; a crashed holder frees it after this. */
+  SERVER_LEASE_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
+  SERVER_LEASE_RENEW_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /** A job finding its server busy waits a random time in this range (without using an attempt), then tries again. */
+  SERVER_BUSY_DELAY_MIN_MS: Type.Integer({ minimum: 10, default: 2_000 }),
+  SERVER_BUSY_DELAY_MAX_MS: Type.Integer({ minimum: 10, default: 5_000 }),
 };
 
 export const WorkerEnvSchema = Type.Object(WorkerEnv);

@@ -21,6 +21,24 @@ export const ApiEnv = Type.Object({
     Type.String({ minLength: 16, description: 'when set, GET /metrics needs `Authorization: Bearer <token>`; when unset it is open (keep it off the public network)' }),
   ),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1_024, default: 64 * 1_024 }),
+  BACKUP_DIR: Type.String({
+    minLength: 1,
+    default: './var/backups',
+    description: "the backup workers' BACKUP_DIR (shared volume, read-only is enough): GET /api/backups/:id/download streams files from it; relative to the working directory",
+  }),
+  AUDIT_FLUSH_INTERVAL_MS: Type.Integer({ minimum: 10, default: 500, description: 'how often buffered audit entries are written (one multi-row INSERT)' }),
+  AUDIT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5_000, default: 200, description: 'a full batch is written at once, without waiting for the interval' }),
+  AUDIT_BUFFER_MAX: Type.Integer({ minimum: 1, default: 50_000, description: 'entries kept while PostgreSQL is down; beyond it the oldest are dropped (and counted in the log)' }),
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'true lets webhook URLs reach loopback, private, link-local and metadata addresses (SSRF guard off)' }),
+  WEBHOOK_ALLOWED_HOSTS: Type.String({ default: '', description: 'comma-separated hosts (names or IPs, as written in the URL) exempt from the SSRF guard' }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000, description: 'per delivery attempt' }),
+  WEBHOOK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 6 }),
+  WEBHOOK_RETRY_BASE_MS: Type.Integer({ minimum: 10, default: 30_000, description: 'backoff before retry n is base * 2^(n-1), capped at 6 h' }),
+  WEBHOOK_POLL_INTERVAL_MS: Type.Integer({ minimum: 50, default: 1_000, description: 'how often the dispatcher looks for due deliveries' }),
+  SCHEDULE_MIN_INTERVAL_S: Type.Integer({ minimum: 1, default: 60, description: 'backup schedules may not run more often than this (seconds-field crons need it lowered)' }),
+  SCHEDULE_RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 1_000, default: 60_000, description: 'how often the API makes Redis job schedulers match the schedules in PostgreSQL' }),
+  CLEANUP_CRON: Type.String({ minLength: 1, default: '17 3 * * *', description: 'when the daily backup:cleanup job runs (retention, old BullMQ jobs); "off" = no daily run' }),
+  CLEANUP_TIMEZONE: Type.String({ minLength: 1, default: 'UTC', description: 'IANA time zone CLEANUP_CRON is read in' }),
 });
 export type ApiEnv = Static<typeof ApiEnv>;
 

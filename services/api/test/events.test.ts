@@ -222,7 +222,7 @@ describe('auth', () => {
     try {
       const res = await logged.inject({ method: 'GET', url: `/api/jobs/${randomUUID()}/events?access_token=${t.tokens.viewer}` });
       expect(res.statusCode).toBe(404);
-      const incoming = lines.map((l) => JSON.parse(l) as { msg?: string; req?: { url?: string } }).find((l) => l.msg === 'incoming request');
+      const incoming = lines.map((l) => JSON.parse(l) as { msg?: string; req?: { url?: string } }).find((l) => l.msg === 'request completed');
       expect(incoming?.req?.url).toMatch(/\/events\?access_token=\[redacted\]$/);
       expect(lines.join('\n')).not.toContain(t.tokens.viewer);
     } finally {

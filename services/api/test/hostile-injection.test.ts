@@ -63,7 +63,7 @@ beforeAll(async () => {
   const backupEnv = parseBackupWorkerEnv({ ...common, BACKUP_DIR: backupDir });
   const env = parseEnv(WorkerEnvSchema, common);
   workers.push(
-    await runWorker({ queue: 'backup', env: backupEnv, concurrency: 2, handlers: backupHandlers({ backupDir, encryptionKey: backupEnv.BACKUP_ENCRYPTION_KEY, timeoutMs: 60_000 }) }),
+    await runWorker({ queue: 'backup', env: backupEnv, concurrency: 2, handlers: backupHandlers({ backupDir, encryptionKey: backupEnv.BACKUP_ENCRYPTION_KEY }) }),
     await runWorker({ queue: 'scan', env, concurrency: 2, handlers: scanHandlers }),
     await runWorker({ queue: 'update', env, concurrency: 1, handlers: updateHandlers }),
   );

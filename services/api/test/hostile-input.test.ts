@@ -163,7 +163,10 @@ describe('hostile input: every documented route, from its schema and from outsid
       );
     }
     // Schema-valid input must get past validation somewhere on every route (a 400 for each would mean the schema lies).
-    for (const [route, statuses] of seen) expect(statuses.some((s) => s !== 400), `${route}: ${statuses.join(',')}`).toBe(true);
+    // Except where validity needs more than a schema: a webhook URL must also resolve to a public address (SSRF guard),
+    // a schedule's cron must parse (random strings almost never do).
+    const beyondSchema = new Set(['POST /api/webhooks', 'POST /api/servers/{id}/backup-schedules']);
+    for (const [route, statuses] of seen) if (!beyondSchema.has(route)) expect(statuses.some((s) => s !== 400), `${route}: ${statuses.join(',')}`).toBe(true);
   });
 
   it('rejects raw bodies that are not JSON, are cut short, or carry polluting keys, with 4xx envelopes', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../src/domain/roles.js';
 import { createTestApp, createServer, type TestApp } from './helpers/test-app.js';
-import { NONE, routeRoles } from './helpers/route-roles.js';
+import { routeRoles } from './helpers/route-roles.js';
 
 let t: TestApp;
 let serverId: string;
@@ -45,8 +45,8 @@ describe('OpenAPI', () => {
     expect(doc.openapi).toMatch(/^3\./);
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     for (const route of routes) {
-      const path = route.url().replace(serverId, '{id}').replace(NONE, '{id}').replace(/^\/api\/queues\/\w+\//, '/api/queues/{queue}/').replace(/\/api\/servers\/\{id\}\/(backup|scan|update)$/, '/api/servers/{serverId}/$1');
-      expect(documented).toContain(`${route.method} ${path}`);
+      // The table names each route's documented path (nested ids such as {scheduleId} cannot be guessed from the URL).
+      expect(documented).toContain(`${route.method} ${route.documented}`);
     }
     expect(documented).toContain('POST /api/auth/login');
     expect(documented).toContain('GET /health');

@@ -10,8 +10,7 @@ export const BackupWorkerEnv = Type.Object({
   /** Where archives are stored; relative values are taken from the working directory at start. */
   BACKUP_DIR: Type.String({ minLength: 1, default: './var/backups' }),
   BACKUP_ENCRYPTION_KEY: SecretEnv.BACKUP_ENCRYPTION_KEY,
-  /** Upper bound for one archive transfer; the remote tar is killed when it passes. */
-  BACKUP_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 6 * 60 * 60 * 1_000 }),
+  // BACKUP_TIMEOUT_MS was removed: a backup's limit is its job name's (catalog timeoutMs, JOB_TIMEOUTS_MS).
 });
 export type BackupWorkerEnv = Static<typeof BackupWorkerEnv>;
 

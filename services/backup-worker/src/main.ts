@@ -8,5 +8,9 @@ await runWorkerMain({
   queue: 'backup',
   env,
   concurrency: env.BACKUP_WORKER_CONCURRENCY,
-  handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY, timeoutMs: env.BACKUP_TIMEOUT_MS }),
+  handlers: backupHandlers({
+    backupDir: env.BACKUP_DIR,
+    encryptionKey: env.BACKUP_ENCRYPTION_KEY,
+    queues: { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX },
+  }),
 });

@@ -42,7 +42,7 @@ beforeAll(async () => {
     queue: 'backup',
     env,
     concurrency: 2,
-    handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY, timeoutMs: env.BACKUP_TIMEOUT_MS }),
+    handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY }),
   });
   // Retries stay on (the catalog's default) but without the production backoff.
   producer = createProducer({ connection: redis.url, prefix: redis.prefix, jobOptions: { backoff: { type: 'fixed', delay: 200 } } });

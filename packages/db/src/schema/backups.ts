@@ -1,6 +1,7 @@
-import { bigint, boolean, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { backupType } from './enums.js';
 import { recordColumns } from './record-columns.js';
+import { historyIndexes } from './history-indexes.js';
 
 export const backups = pgTable(
   'backups',
@@ -19,8 +20,13 @@ export const backups = pgTable(
     sha256: text('sha256'),
     durationMs: integer('duration_ms'),
     warnings: text('warnings').array().notNull().default([]),
+    /** Last backup:verify outcome; separate from `status`, which stays 'completed' whatever verification found. */
+    verifiedAt: timestamp('verified_at', { withTimezone: true }),
+    verifyStatus: text('verify_status', { enum: ['passed', 'failed'] }),
+    verifyError: text('verify_error'),
+    verifyEntries: integer('verify_entries'),
   },
-  (t) => [index('backups_server_created_idx').on(t.serverId, t.createdAt.desc())],
+  (t) => historyIndexes('backups', t),
 );
 
 export type Backup = typeof backups.$inferSelect;

@@ -1,6 +1,8 @@
+import { sql } from 'drizzle-orm';
 import { boolean, index, integer, pgTable } from 'drizzle-orm/pg-core';
 import { scanType } from './enums.js';
 import { recordColumns } from './record-columns.js';
+import { historyIndexes, newestFirst } from './history-indexes.js';
 
 export const scans = pgTable(
   'scans',
@@ -10,7 +12,13 @@ export const scans = pgTable(
     online: boolean('online'),
     latencyMs: integer('latency_ms'),
   },
-  (t) => [index('scans_server_created_idx').on(t.serverId, t.createdAt.desc())],
+  (t) => [
+    ...historyIndexes('scans', t),
+    // The server summary's upgradable count: the newest completed full scan, without walking the quick scans after it.
+    index('scans_server_full_done_idx')
+      .on(t.serverId, newestFirst(t.createdAt), newestFirst(t.id))
+      .where(sql`${t.scanType} = 'full' and ${t.status} = 'completed'`),
+  ],
 );
 
 export type Scan = typeof scans.$inferSelect;

@@ -24,7 +24,8 @@ export const servers = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('servers_tags_idx').using('gin', t.tags)],
+  // The trigram index lets GET /api/history match `q` inside server names (extension: 0001_history_search.sql).
+  (t) => [index('servers_tags_idx').using('gin', t.tags), index('servers_name_trgm_idx').using('gin', t.name.op('gin_trgm_ops'))],
 );
 
 export type Server = typeof servers.$inferSelect;

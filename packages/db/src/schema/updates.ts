@@ -1,5 +1,7 @@
+import { sql } from 'drizzle-orm';
 import { boolean, index, pgTable, text } from 'drizzle-orm/pg-core';
 import { recordColumns } from './record-columns.js';
+import { historyIndexes, newestFirst } from './history-indexes.js';
 
 export const updates = pgTable(
   'updates',
@@ -9,7 +11,13 @@ export const updates = pgTable(
     packages: text('packages').array(),
     rebootRequired: boolean('reboot_required'),
   },
-  (t) => [index('updates_server_created_idx').on(t.serverId, t.createdAt.desc())],
+  (t) => [
+    ...historyIndexes('updates', t),
+    // The server summary's upgradable count: the newest completed dry run, without walking the real updates.
+    index('updates_server_dry_done_idx')
+      .on(t.serverId, newestFirst(t.createdAt), newestFirst(t.id))
+      .where(sql`${t.dryRun} and ${t.status} = 'completed'`),
+  ],
 );
 
 export type Update = typeof updates.$inferSelect;

@@ -54,6 +54,8 @@ export function toJobEvent(queue: QueueAlias, id: string, fields: Record<string,
       break;
     case 'log':
       data.line = typeof fields.line === 'string' ? fields.line : '';
+      // output, milestone or warning (workers on the shared runtime send it; older publishers may not).
+      if (typeof fields.kind === 'string') data.kind = fields.kind;
       break;
     case 'completed':
       data.result = value('returnvalue');

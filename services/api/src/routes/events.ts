@@ -45,7 +45,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { id } = request.params;
       const resumeFrom = request.headers['last-event-id'];
-      const found = await withRedis(app.redis, () => findJob(app.producer, id));
+      const found = await withRedis(app.redis, () => findJob(app.producer, id, app.redis));
       if (!found) {
         // Removed from Redis (retention, or deleted): the record in PostgreSQL still knows how it ended.
         const record = await findRecordStatus(app.db, id);

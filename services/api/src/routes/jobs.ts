@@ -1,19 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { queueAliases, type QueueAlias } from '@mm/jobs';
+import { queueAliases, UUID_PATTERN, type QueueAlias } from '@mm/jobs';
 import { conflict, notFound } from '../errors.js';
-import { findJob, jobState, jobStates, toJobView, type JobState } from '../domain/job-view.js';
+import { findJob, findJobWithState, jobState, jobStates, toJobView, type JobState } from '../domain/job-view.js';
 import { listJobs } from '../domain/job-listing.js';
 import { withRedis } from '../domain/redis-guard.js';
 import { errors, IdParams, ok, okList } from '../schemas/common.js';
 import { JobStats, JobView, ListJobsQuery } from '../schemas/jobs.js';
+
+/** A job id: a UUID (producer-made), or `repeat:<scheduler>:<millis>` (a job scheduler's run, e.g. a scheduled backup). */
+const JobIdParams = Type.Object({ id: Type.String({ pattern: `(${UUID_PATTERN})|(^repeat:[A-Za-z0-9:_-]{1,128}:[0-9]{1,16}$)`, maxLength: 160 }) });
 
 const splitList = <T extends string>(value: string | undefined, all: readonly T[]): T[] =>
   value ? [...new Set(value.split(',') as T[])] : [...all];
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const requireJob = async (id: string) => {
-    const found = await findJob(app.producer, id);
+    const found = await findJob(app.producer, id, app.redis);
     if (!found) throw notFound(`Job ${id}`);
     return found;
   };
@@ -46,12 +49,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/jobs/:id',
     {
-      schema: { tags: ['jobs'], summary: 'One job from any queue, with its BullMQ state', params: IdParams, response: { 200: ok(JobView), ...errors(400, 401, 404, 429, 503) } },
+      schema: { tags: ['jobs'], summary: 'One job from any queue, with its BullMQ state', params: JobIdParams, response: { 200: ok(JobView), ...errors(400, 401, 404, 429, 503) } },
     },
     async (request) => {
       const view = await withRedis(app.redis, async () => {
-        const { job, queue } = await requireJob(request.params.id);
-        return toJobView(job, queue, await jobState(job));
+        const found = await findJobWithState(app.producer, request.params.id, app.redis);
+        if (!found) throw notFound(`Job ${request.params.id}`);
+        return toJobView(found.job, found.queue, found.state);
       });
       return { success: true as const, data: view };
     },
@@ -121,7 +125,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['jobs'],
         summary: 'Retry a failed job (409 unless it is failed)',
-        params: IdParams,
+        params: JobIdParams,
         response: { 200: ok(JobView), ...errors(400, 401, 403, 404, 409, 429, 503) },
       },
     },

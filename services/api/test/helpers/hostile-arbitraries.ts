@@ -82,7 +82,8 @@ export function fromSchema(schema: JsonSchema): fc.Arbitrary<unknown> {
     case 'string': {
       if (schema.format === 'uuid') return fc.uuid();
       if (schema.format === 'email') return fc.emailAddress().filter((e) => e.length <= (schema.maxLength ?? 254));
-      if (schema.format === 'date-time') return fc.date({ noInvalidDate: true }).map((d) => d.toISOString());
+      // RFC 3339 (and schemas/formats.ts) has 4-digit years; toISOString() of a wider date gives `+275760-...`.
+      if (schema.format === 'date-time') return fc.date({ noInvalidDate: true, min: new Date('0000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z') }).map((d) => d.toISOString());
       if (schema.pattern) return fc.stringMatching(new RegExp(schema.pattern)).filter((s) => s.length >= (schema.minLength ?? 0) && s.length <= (schema.maxLength ?? Infinity));
       return fc.string({ unit: 'grapheme', minLength: schema.minLength ?? 0, maxLength: Math.max(schema.minLength ?? 0, cap(schema.maxLength, 40)) });
     }

@@ -4,7 +4,7 @@ import type { Role } from '../../src/domain/roles.js';
 export const NONE = '00000000-0000-4000-8000-000000000000';
 
 export interface RouteRole {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: () => string;
   payload?: () => object;
   /** The least role the route needs. */
@@ -32,16 +32,26 @@ export function routeRoles(serverId: () => string): RouteRole[] {
     { method: 'GET', url: () => `/api/servers/${serverId()}/backups`, role: 'viewer', documented: '/api/servers/{id}/backups' },
     { method: 'GET', url: () => `/api/servers/${serverId()}/scans`, role: 'viewer', documented: '/api/servers/{id}/scans' },
     { method: 'GET', url: () => `/api/servers/${serverId()}/updates`, role: 'viewer', documented: '/api/servers/{id}/updates' },
+    { method: 'GET', url: () => `/api/servers/${serverId()}/summary`, role: 'viewer', documented: '/api/servers/{id}/summary' },
+    { method: 'GET', url: () => '/api/history', role: 'viewer', documented: '/api/history' },
     { method: 'GET', url: () => `/api/backups/${NONE}`, role: 'viewer', documented: '/api/backups/{id}' },
     { method: 'GET', url: () => `/api/scans/${NONE}`, role: 'viewer', documented: '/api/scans/{id}' },
     { method: 'GET', url: () => `/api/updates/${NONE}`, role: 'viewer', documented: '/api/updates/{id}' },
+    { method: 'GET', url: () => `/api/restores/${NONE}`, role: 'viewer', documented: '/api/restores/{id}' },
+    { method: 'GET', url: () => `/api/servers/${serverId()}/restores`, role: 'viewer', documented: '/api/servers/{id}/restores' },
+    { method: 'POST', url: () => `/api/backups/${NONE}/verify`, role: 'operator', documented: '/api/backups/{id}/verify' },
+    { method: 'POST', url: () => `/api/backups/${NONE}/restore`, payload: () => ({ targetPath: '/srv/restore' }), role: 'operator', documented: '/api/backups/{id}/restore' },
+    { method: 'GET', url: () => `/api/backups/${NONE}/download`, role: 'operator', documented: '/api/backups/{id}/download' },
     { method: 'GET', url: () => `/api/jobs/${NONE}`, role: 'viewer', documented: '/api/jobs/{id}' },
     { method: 'GET', url: () => '/api/jobs', role: 'viewer', documented: '/api/jobs' },
     { method: 'DELETE', url: () => `/api/jobs/${NONE}`, role: 'operator', documented: '/api/jobs/{id}' },
     { method: 'POST', url: () => `/api/jobs/${NONE}/retry`, role: 'operator', documented: '/api/jobs/{id}/retry' },
+    { method: 'POST', url: () => `/api/jobs/${NONE}/cancel`, role: 'operator', documented: '/api/jobs/{id}/cancel' },
     { method: 'GET', url: () => '/api/jobs/stats/all', role: 'viewer', documented: '/api/jobs/stats/all' },
     // A job that does not exist answers 404 before any stream opens.
     { method: 'GET', url: () => `/api/jobs/${NONE}/events`, role: 'viewer', documented: '/api/jobs/{id}/events' },
+    // No line, no job, no record: 404 past the guard.
+    { method: 'GET', url: () => `/api/jobs/${NONE}/logs`, role: 'viewer', documented: '/api/jobs/{id}/logs' },
     // Queue administration: admin only. The scan queue of a test prefix has no workers, so pausing it harms nothing.
     { method: 'GET', url: () => '/api/queues', role: 'admin', documented: '/api/queues' },
     { method: 'POST', url: () => '/api/queues/scan/pause', role: 'admin', documented: '/api/queues/{queue}/pause' },
@@ -49,8 +59,24 @@ export function routeRoles(serverId: () => string): RouteRole[] {
     { method: 'POST', url: () => '/api/queues/scan/retry-failed', role: 'admin', documented: '/api/queues/{queue}/retry-failed' },
     { method: 'POST', url: () => '/api/queues/scan/clean', payload: () => ({ state: 'completed', olderThanMs: 0 }), role: 'admin', documented: '/api/queues/{queue}/clean' },
     { method: 'POST', url: () => '/api/queues/scan/promote-delayed', role: 'admin', documented: '/api/queues/{queue}/promote-delayed' },
+    { method: 'GET', url: () => '/api/audit', role: 'admin', documented: '/api/audit' },
+    // A documentation address (TEST-NET-3) is public to the SSRF guard and needs no DNS; nothing is ever sent to it here.
+    { method: 'POST', url: () => '/api/webhooks', payload: () => ({ url: 'https://203.0.113.10/hook', events: ['job.failed'], secret: 'a-webhook-secret-of-some-length' }), role: 'admin', documented: '/api/webhooks' },
+    { method: 'GET', url: () => '/api/webhooks', role: 'admin', documented: '/api/webhooks' },
+    { method: 'DELETE', url: () => `/api/webhooks/${NONE}`, role: 'admin', documented: '/api/webhooks/{id}' },
+    { method: 'GET', url: () => `/api/webhooks/${NONE}/deliveries`, role: 'admin', documented: '/api/webhooks/{id}/deliveries' },
     { method: 'GET', url: () => '/api/metrics/queues', role: 'viewer', documented: '/api/metrics/queues' },
     { method: 'GET', url: () => '/api/metrics/system', role: 'viewer', documented: '/api/metrics/system' },
+    { method: 'POST', url: () => `/api/servers/${serverId()}/backup-schedules`, payload: () => ({ cron: '0 3 * * *', options: {} }), role: 'operator', documented: '/api/servers/{id}/backup-schedules' },
+    { method: 'GET', url: () => `/api/servers/${serverId()}/backup-schedules`, role: 'viewer', documented: '/api/servers/{id}/backup-schedules' },
+    { method: 'GET', url: () => `/api/servers/${serverId()}/backup-schedules/${NONE}`, role: 'viewer', documented: '/api/servers/{id}/backup-schedules/{scheduleId}' },
+    { method: 'PATCH', url: () => `/api/servers/${serverId()}/backup-schedules/${NONE}`, payload: () => ({ enabled: false }), role: 'operator', documented: '/api/servers/{id}/backup-schedules/{scheduleId}' },
+    { method: 'DELETE', url: () => `/api/servers/${serverId()}/backup-schedules/${NONE}`, role: 'operator', documented: '/api/servers/{id}/backup-schedules/{scheduleId}' },
+    { method: 'GET', url: () => `/api/servers/${serverId()}/retention`, role: 'viewer', documented: '/api/servers/{id}/retention' },
+    { method: 'PUT', url: () => `/api/servers/${serverId()}/retention`, payload: () => ({ keepLast: 30 }), role: 'operator', documented: '/api/servers/{id}/retention' },
+    { method: 'DELETE', url: () => `/api/servers/${NONE}/retention`, role: 'operator', documented: '/api/servers/{id}/retention' },
+    // Only enqueues: the cleanup job waits in the test prefix's backup queue, where no worker runs.
+    { method: 'POST', url: () => '/api/maintenance/cleanup', role: 'admin', documented: '/api/maintenance/cleanup' },
   ];
 }
 

@@ -32,6 +32,8 @@ export async function createTestApp(overrides: Record<string, string> = {}): Pro
     REDIS_URL: redis.url,
     QUEUE_PREFIX: redis.prefix,
     RATE_LIMIT_MAX: '100000',
+    // No daily cleanup scheduler: its delayed job would show up in every test's job counts.
+    CLEANUP_CRON: 'off',
     ADMIN_EMAIL: 'Admin@Example.test',
     ADMIN_PASSWORD: PASSWORD,
     ...overrides,

@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import { BackupProgress, type BackupOptions, type BackupPayload, type Handlers, type ScheduledBackupPayload } from '@mm/jobs';
+import { BackupProgress, type BackupOptions, type BackupPayload, type CleanupPayload, type Handlers, type RestorePayload, type ScheduledBackupPayload, type VerifyPayload } from '@mm/jobs';
 import type { SshSession } from '@mm/ssh';
 import type { JobContext } from '@mm/worker-runtime';
 import { prepareArchivePath, removeAbandonedPartials } from '../archive-store.js';
@@ -7,14 +7,15 @@ import { ArchiveWriter, type StoredArchive } from '../archive-writer.js';
 import { findIncrementalBase, type BackupResultDetails, type IncrementalBase } from '../incremental-base.js';
 import { diskFullError } from '../storage-error.js';
 import { buildTarCommand, interpretTarExit } from '../tar-command.js';
+import { runCleanup, type CleanupSettings } from './cleanup.js';
+import { runRestore } from './restore.js';
+import { runVerify } from './verify.js';
 
 export interface BackupSettings {
   /** Absolute BACKUP_DIR. */
   backupDir: string;
   /** BACKUP_ENCRYPTION_KEY, hex. */
   encryptionKey: string;
-  /** Upper bound for the archive transfer. */
-  timeoutMs: number;
 }
 
 /** What the job returns (kept in Redis with the finished job): locations and digests only. */
@@ -128,7 +129,8 @@ export async function runBackup(settings: BackupSettings, request: BackupRequest
   let stored: StoredArchive | undefined;
   let tarExitCode: number | null;
   try {
-    const streamed = await session.execToStream(command, writer.input, { timeoutMs: settings.timeoutMs, signal: ctx.signal });
+    // No limit of its own: the job's run-time limit (catalog timeoutMs / JOB_TIMEOUTS_MS) aborts ctx.signal, which kills the remote tar.
+    const streamed = await session.execToStream(command, writer.input, { timeoutMs: 0, signal: ctx.signal });
     tarExitCode = streamed.code;
     const outcome = interpretTarExit(streamed.code, streamed.signal, streamed.stderr);
     if (!outcome.ok) throw outcome.retryable ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);
@@ -159,10 +161,13 @@ export async function runBackup(settings: BackupSettings, request: BackupRequest
 }
 
 /** A scheduled backup's record id comes from its scheduler-made job id (ctx.recordId); otherwise both run alike. */
-export function backupHandlers(settings: BackupSettings): Handlers<'backup', BackupContext> {
+export function backupHandlers(settings: BackupSettings & CleanupSettings): Handlers<'backup', BackupContext> {
   return {
     'backup:manual': (payload: BackupPayload, ctx) => runBackup(settings, payload, ctx),
     'backup:scheduled': (payload: ScheduledBackupPayload, ctx) =>
       runBackup(settings, { backupId: ctx.recordId, serverId: payload.serverId, options: payload.options, isScheduled: true }, ctx),
+    'backup:verify': (payload: VerifyPayload, ctx) => runVerify(settings, payload, ctx),
+    'backup:restore': (payload: RestorePayload, ctx) => runRestore(settings, payload, ctx),
+    'backup:cleanup': (payload: CleanupPayload, ctx) => runCleanup(settings, payload, ctx),
   };
 }

@@ -1,21 +1,29 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { and, arrayContains, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { backups, encryptCredentials, scans, servers, updates, type ServerCredentials } from '@mm/db';
+import { backupSchedules, backups, encryptCredentials, scans, servers, updates, type ServerCredentials } from '@mm/db';
+import { removeBackupScheduler } from '@mm/jobs';
 import { conflict, notFound } from '../../errors.js';
 import { toServerView } from '../../domain/server-view.js';
+import { serverSummaries, type NextBackups } from '../../domain/server-summary.js';
+import { nextScheduledBackups } from '../../domain/backup-schedule-next.js';
 import { withRedis } from '../../domain/redis-guard.js';
 import { errors, IdParams, ok, okList, Pagination } from '../../schemas/common.js';
 import { CreateServerBody, ServerView, UpdateServerBody, type ServerAuth } from '../../schemas/servers.js';
+import { ServerSummary } from '../../schemas/summary.js';
 
 export interface ServerRoutesOptions {
   credentialsKey: string;
+  /** When each server's next scheduled backup runs, for the summaries; defaults to the backup_schedules table. */
+  nextBackups?: NextBackups;
 }
 
 // Jobs in these states still need the server: deleting it would fail them half-way.
 const LIVE_STATES = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children']);
 
-const routes: FastifyPluginAsyncTypebox<ServerRoutesOptions> = async (app, { credentialsKey }) => {
+const routes: FastifyPluginAsyncTypebox<ServerRoutesOptions> = async (app, options) => {
+  const { credentialsKey } = options;
+  const nextBackups: NextBackups = options.nextBackups ?? ((serverIds) => nextScheduledBackups(app.db, serverIds));
   const encrypt = (auth: ServerAuth) => encryptCredentials(auth as ServerCredentials, credentialsKey);
 
   app.post(
@@ -57,9 +65,9 @@ const routes: FastifyPluginAsyncTypebox<ServerRoutesOptions> = async (app, { cre
     {
       schema: {
         tags: ['servers'],
-        summary: 'List servers, newest first, optionally with a tag',
+        summary: 'List servers, newest first, optionally with a tag; each with its summary',
         querystring: Type.Object({ tag: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[^\\u0000]+$' })), ...Pagination }, { additionalProperties: false }),
-        response: { 200: okList(ServerView), ...errors(400, 401, 429, 503) },
+        response: { 200: okList(Type.Composite([ServerView, Type.Object({ summary: ServerSummary })])), ...errors(400, 401, 429, 503) },
       },
     },
     async (request) => {
@@ -69,7 +77,31 @@ const routes: FastifyPluginAsyncTypebox<ServerRoutesOptions> = async (app, { cre
         app.db.select().from(servers).where(where).orderBy(desc(servers.createdAt), desc(servers.id)).limit(limit).offset(offset),
         app.db.select({ total: sql<number>`count(*)::int` }).from(servers).where(where),
       ]);
-      return { success: true as const, data: rows.map(toServerView), meta: { limit, offset, total } };
+      const summaries = await serverSummaries(app.db, rows.map((r) => r.id), nextBackups);
+      // A server deleted between the two queries has no summary row: it leaves the page rather than show a made-up one.
+      const data = rows.flatMap((r) => {
+        const summary = summaries.get(r.id);
+        return summary ? [{ ...toServerView(r), summary }] : [];
+      });
+      return { success: true as const, data, meta: { limit, offset, total } };
+    },
+  );
+
+  app.get(
+    '/api/servers/:id/summary',
+    {
+      schema: {
+        tags: ['servers'],
+        summary: "A server's last backup, scan and update, upgradable packages and next scheduled backup",
+        params: IdParams,
+        response: { 200: ok(ServerSummary), ...errors(400, 401, 404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const summary = (await serverSummaries(app.db, [id], nextBackups)).get(id);
+      if (!summary) throw notFound(`Server ${id}`);
+      return { success: true as const, data: summary };
     },
   );
 
@@ -149,8 +181,13 @@ const routes: FastifyPluginAsyncTypebox<ServerRoutesOptions> = async (app, { cre
       );
       const busy = runningRecord.flat()[0];
       if (busy) throw conflict(`Server ${id} has a running job (${busy.id}); wait for it to finish first.`);
+      // The cascade deletes the server's backup schedules; their job schedulers go too (or at the next reconcile).
+      const schedules = await app.db.select({ id: backupSchedules.id }).from(backupSchedules).where(eq(backupSchedules.serverId, id));
       await app.db.delete(servers).where(eq(servers.id, id));
       app.servers.forget(id);
+      await withRedis(app.redis, () => Promise.all(schedules.map((s) => removeBackupScheduler(app.producer.queue('backup'), s.id)))).catch((err: unknown) =>
+        request.log.warn({ err, serverId: id }, 'could not remove the server\'s backup schedulers; the reconciler will'),
+      );
       await app.serverJobs.drop(id).catch((err: unknown) => request.log.warn({ err, serverId: id }, 'could not drop the server job index'));
       request.log.info({ serverId: id }, 'server deleted');
       return { success: true as const, data: { id, deleted: true as const } };

@@ -1,0 +1,151 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { and, asc, eq } from 'drizzle-orm';
+import { backupSchedules } from '@mm/db';
+import { notFound } from '../errors.js';
+import { assertValidSchedule } from '../domain/backup-schedule-cron.js';
+import { applySchedule } from '../domain/backup-schedule-sync.js';
+import { toScheduleView } from '../domain/backup-schedule-view.js';
+import { errors, IdParams, ok, okList } from '../schemas/common.js';
+import { CreateScheduleBody, ScheduleParams, ScheduleView, UpdateScheduleBody } from '../schemas/backup-schedules.js';
+
+export interface ScheduleRoutesOptions {
+  /** SCHEDULE_MIN_INTERVAL_S */
+  minIntervalSeconds: number;
+}
+
+/** Backup schedules: stored in PostgreSQL, each enabled one mirrored by a BullMQ job scheduler producing backup:scheduled jobs. */
+const routes: FastifyPluginAsyncTypebox<ScheduleRoutesOptions> = async (app, { minIntervalSeconds }) => {
+  const backupQueue = () => app.producer.queue('backup');
+
+  const requireServer = async (id: string) => {
+    if (!(await app.servers.exists(id))) throw notFound(`Server ${id}`);
+  };
+  const findSchedule = async (serverId: string, scheduleId: string) => {
+    const [row] = await app.db
+      .select()
+      .from(backupSchedules)
+      .where(and(eq(backupSchedules.id, scheduleId), eq(backupSchedules.serverId, serverId)));
+    if (!row) throw notFound(`Backup schedule ${scheduleId}`);
+    return row;
+  };
+
+  app.post(
+    '/api/servers/:id/backup-schedules',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['backup-schedules'],
+        summary: 'Create a backup schedule (a BullMQ job scheduler producing backup:scheduled jobs)',
+        params: IdParams,
+        body: CreateScheduleBody,
+        response: { 201: ok(ScheduleView), ...errors(400, 401, 403, 404, 413, 415, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { id: serverId } = request.params;
+      const { cron, timezone = 'UTC', options, enabled = true } = request.body;
+      await requireServer(serverId);
+      assertValidSchedule(cron, timezone, minIntervalSeconds);
+      const [row] = await app.db.insert(backupSchedules).values({ serverId, cron, timezone, options, enabled, createdBy: request.user.id }).returning();
+      if (!row) throw new Error('insert returned no row');
+      request.log.info({ serverId, scheduleId: row.id, cron, timezone, enabled }, 'backup schedule created');
+      await applySchedule(app.redis, backupQueue(), request.log, row.id, row);
+      return reply.code(201).send({ success: true as const, data: toScheduleView(row) });
+    },
+  );
+
+  app.get(
+    '/api/servers/:id/backup-schedules',
+    {
+      schema: {
+        tags: ['backup-schedules'],
+        summary: "A server's backup schedules, oldest first, each with its next 5 run times",
+        params: IdParams,
+        response: { 200: okList(ScheduleView), ...errors(400, 401, 404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { id: serverId } = request.params;
+      await requireServer(serverId);
+      const rows = await app.db
+        .select()
+        .from(backupSchedules)
+        .where(eq(backupSchedules.serverId, serverId))
+        .orderBy(asc(backupSchedules.createdAt), asc(backupSchedules.id));
+      const now = new Date();
+      return { success: true as const, data: rows.map((r) => toScheduleView(r, now)), meta: { limit: rows.length, offset: 0, total: rows.length } };
+    },
+  );
+
+  app.get(
+    '/api/servers/:id/backup-schedules/:scheduleId',
+    {
+      schema: {
+        tags: ['backup-schedules'],
+        summary: 'One backup schedule with its next 5 run times',
+        params: ScheduleParams,
+        response: { 200: ok(ScheduleView), ...errors(400, 401, 404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const row = await findSchedule(request.params.id, request.params.scheduleId);
+      return { success: true as const, data: toScheduleView(row) };
+    },
+  );
+
+  app.patch(
+    '/api/servers/:id/backup-schedules/:scheduleId',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['backup-schedules'],
+        summary: 'Change a backup schedule; disabling it removes its job scheduler',
+        params: ScheduleParams,
+        body: UpdateScheduleBody,
+        response: { 200: ok(ScheduleView), ...errors(400, 401, 403, 404, 413, 415, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { id: serverId, scheduleId } = request.params;
+      const current = await findSchedule(serverId, scheduleId);
+      const next = { ...current, ...request.body };
+      assertValidSchedule(next.cron, next.timezone, minIntervalSeconds);
+      const [row] = await app.db
+        .update(backupSchedules)
+        .set({ cron: next.cron, timezone: next.timezone, options: next.options, enabled: next.enabled, updatedAt: new Date() })
+        .where(and(eq(backupSchedules.id, scheduleId), eq(backupSchedules.serverId, serverId)))
+        .returning();
+      if (!row) throw notFound(`Backup schedule ${scheduleId}`);
+      request.log.info({ serverId, scheduleId, fields: Object.keys(request.body) }, 'backup schedule updated');
+      await applySchedule(app.redis, backupQueue(), request.log, scheduleId, row);
+      return { success: true as const, data: toScheduleView(row) };
+    },
+  );
+
+  app.delete(
+    '/api/servers/:id/backup-schedules/:scheduleId',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['backup-schedules'],
+        summary: 'Delete a backup schedule and its job scheduler (a run already started finishes)',
+        params: ScheduleParams,
+        response: { 200: ok(Type.Object({ id: Type.String(), deleted: Type.Literal(true) })), ...errors(400, 401, 403, 404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { id: serverId, scheduleId } = request.params;
+      const [row] = await app.db
+        .delete(backupSchedules)
+        .where(and(eq(backupSchedules.id, scheduleId), eq(backupSchedules.serverId, serverId)))
+        .returning({ id: backupSchedules.id });
+      if (!row) throw notFound(`Backup schedule ${scheduleId}`);
+      request.log.info({ serverId, scheduleId }, 'backup schedule deleted');
+      await applySchedule(app.redis, backupQueue(), request.log, scheduleId, null);
+      return { success: true as const, data: { id: scheduleId, deleted: true as const } };
+    },
+  );
+};
+
+export default routes;

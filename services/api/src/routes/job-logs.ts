@@ -1,0 +1,42 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { UUID_PATTERN } from '@mm/jobs';
+import { notFound, unavailable } from '../errors.js';
+import { findJob } from '../domain/job-view.js';
+import { readJobLogPage } from '../domain/job-log-page.js';
+import { findRecordStatus } from '../domain/record-status.js';
+import { withRedis } from '../domain/redis-guard.js';
+import { errors, ok } from '../schemas/common.js';
+import { JobIdParams, JobLogPage, JobLogsQuery } from '../schemas/job-logs.js';
+
+const isUuid = (id: string) => new RegExp(UUID_PATTERN).test(id);
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/api/jobs/:id/logs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "A job's log lines (remote output, milestones, warnings), redacted, from PostgreSQL: they outlive the job in Redis",
+        params: JobIdParams,
+        querystring: JobLogsQuery,
+        response: { 200: ok(JobLogPage), ...errors(400, 401, 404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { offset, limit } = request.query;
+      const page = await readJobLogPage(app.db, id, offset, limit).catch((err: unknown) => {
+        request.log.warn({ err }, 'job log read failed');
+        throw unavailable('The database is unavailable; try again shortly.');
+      });
+      if (page.total === 0) {
+        // No line yet: a job still waiting, or one whose lines were pruned, has a record or a job; anything else is unknown.
+        const record = isUuid(id) ? await findRecordStatus(app.db, id) : null;
+        if (!record && !(await withRedis(app.redis, () => findJob(app.producer, id)))) throw notFound(`Job ${id}`);
+      }
+      return { success: true as const, data: page };
+    },
+  );
+};
+
+export default routes;
