@@ -18,5 +18,6 @@ COPY --from=build --chown=node:node /app /app
 USER node
 ARG SERVICE=api
 ENV SERVICE=${SERVICE}
-# Services run their TypeScript through tsx (a production dependency); there is no separate build output.
+# The API runs its TypeScript through tsx (a production dependency); each worker's `start` first bundles it
+# into dist/main.mjs with esbuild (scripts/build-service.mjs) and runs that: less resident memory (docs/PERFORMANCE.md).
 CMD ["sh", "-c", "exec pnpm -C services/$SERVICE start"]

@@ -8,7 +8,7 @@ import { msSince } from './core/stats.js';
 import { markdownTable, plainTable } from './core/table.js';
 import { scenarios } from './scenario-list.js';
 
-const USAGE = `usage: pnpm bench [--quick] [--rounds N] [--scale-out-jobs N] [--profile-dir DIR] [--results-dir DIR] [--markdown] [scenario ...]
+const USAGE = `usage: pnpm bench [--quick] [--rounds N] [--scale-out-jobs N] [--backup-mb N] [--profile-dir DIR] [--results-dir DIR] [--markdown] [scenario ...]
 scenarios: ${scenarios.map((s) => s.id).join(', ')}`;
 
 const { values, positionals } = parseArgs({
@@ -17,6 +17,7 @@ const { values, positionals } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     'scale-out-jobs': { type: 'string' },
+    'backup-mb': { type: 'string' },
     'profile-dir': { type: 'string' },
     'results-dir': { type: 'string' },
     markdown: { type: 'boolean', default: false },
@@ -44,9 +45,10 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
 }
 const rounds = positiveInteger('rounds', values.rounds);
 const scaleOutJobs = positiveInteger('scale-out-jobs', values['scale-out-jobs']);
+const backupMb = positiveInteger('backup-mb', values['backup-mb']);
 
 const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const config = benchConfig(values.quick, rounds, log, { ...(scaleOutJobs ? { scaleOutJobs } : {}), ...(values['profile-dir'] ? { profileDir: values['profile-dir'] } : {}) });
+const config = benchConfig(values.quick, rounds, log, { ...(scaleOutJobs ? { scaleOutJobs } : {}), ...(backupMb ? { backupBytes: backupMb * 1024 * 1024 } : {}), ...(values['profile-dir'] ? { profileDir: values['profile-dir'] } : {}) });
 const selected = positionals.length ? scenarios.filter((s) => positionals.includes(s.id)) : scenarios;
 const startedAt = new Date().toISOString();
 const machine = machineInfo();

@@ -6,6 +6,9 @@ import { msSince } from '../core/stats.js';
 export async function warmExecSamples(sshd: TestSshd, command: string, samples: number): Promise<number[]> {
   const ssh = new NodeSSH();
   await ssh.connect({ host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, readyTimeout: 20_000 });
+  // As packages/ssh does: without TCP_NODELAY an exec can stall ~40 ms on the server's delayed ACK, and the
+  // baseline swung between ~7 and ~120 ms from run to run (docs/PERFORMANCE.md).
+  ssh.connection?.setNoDelay(true);
   try {
     // The first exec pays for the channel machinery's first use; it is not a warm exec.
     await ssh.execCommand(command);

@@ -101,7 +101,7 @@ export const fanOut: Scenario = {
             }),
           ],
           notes: [
-            `${opened.clients} clients (${clientsPerJob} per job) opened their streams in ${opened.ms.toFixed(0)} ms; ${events} progress events per job, published to all jobs at once, then the next after all deliveries.`,
+            `${opened.clients} clients (${clientsPerJob} per job) opened their streams all at once, the last ready after ${opened.ms.toFixed(0)} ms; ${events} progress events per job, published to all jobs at once, then the next after all deliveries.`,
             'Connections are counted before the API starts and while the streams are open; the API holds one QueueEvents per watched queue, whatever the number of clients.',
           ],
         };

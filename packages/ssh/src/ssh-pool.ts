@@ -50,6 +50,11 @@ export class SshPool {
     this.log = opts.log;
   }
 
+  /** Whether `key` has an established connection that a session would reuse (no TCP connect, no handshake). */
+  hasOpenConnection(key: string): boolean {
+    return this.entries.get(key)?.connection?.isOpen === true;
+  }
+
   /** Connections open or being opened. */
   get size(): number {
     return this.entries.size;

@@ -22,6 +22,8 @@ export interface ExecOptions {
   stdin?: string | Buffer | NodeJS.ReadableStream;
   onStdoutLine?: (line: string) => void;
   onStderrLine?: (line: string) => void;
+  /** Called once the channel is open and the command started: the SSH round trips it took (ms), no TCP connect on a pooled connection. */
+  onChannelOpen?: (ms: number) => void;
 }
 
 /** A non-zero exit is a result, not an error: callers decide what an exit code means. */

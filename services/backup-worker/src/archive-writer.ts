@@ -21,6 +21,7 @@ export interface ArchiveWriterOptions {
 }
 
 export const PARTIAL_SUFFIX = '.partial';
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 async function fsyncPath(path: string, flags: string): Promise<void> {
   const handle = await open(path, flags);
@@ -46,15 +47,30 @@ export class ArchiveWriter {
 
   constructor(private readonly options: ArchiveWriterOptions) {
     this.partialPath = `${options.path}${PARTIAL_SUFFIX}`;
+    // 0600: a backup holds whatever the server holds.
+    const file = createWriteStream(this.partialPath, { mode: 0o600, highWaterMark: WRITE_BATCH_BYTES });
+    // SSH delivers ~32 KiB packets: the file stays corked and is uncorked every WRITE_BATCH_BYTES, so the
+    // chunks go out as one writev (no copy) instead of one fs.write each: ~30x fewer calls, callbacks and
+    // garbage. Memory stays bounded by one batch; backpressure still reaches the SSH channel.
+    let batched = 0;
+    file.cork();
     const tap = new Transform({
       transform: (chunk: Buffer, _encoding, callback) => {
         this.hash.update(chunk);
         this.bytes += chunk.length;
+        batched += chunk.length;
         callback(null, chunk);
+        if (batched >= WRITE_BATCH_BYTES) {
+          batched = 0;
+          file.uncork();
+          file.cork();
+        }
+      },
+      flush: (callback) => {
+        file.uncork();
+        callback();
       },
     });
-    // 0600: a backup holds whatever the server holds.
-    const file = createWriteStream(this.partialPath, { mode: 0o600 });
     const cipher = options.encryptionKey ? createBackupEncryptStream(options.encryptionKey) : undefined;
     this.input = cipher ?? tap;
     this.written = cipher ? pipeline(cipher, tap, file) : pipeline(tap, file);

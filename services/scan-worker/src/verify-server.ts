@@ -10,14 +10,18 @@ const TCP_TIMEOUT_MS = 10_000;
 export interface VerifiedServer {
   server: Server;
   session: SshSession;
-  /** TCP connect time to the SSH port, sub-millisecond precision. */
-  tcpConnectMs: number;
+  /**
+   * TCP connect time to the SSH port, sub-millisecond precision; null when the pool already held an open
+   * connection to the server: then no probe is made (the connection proves the port answers, and a probe
+   * costs the server an sshd fork) and the caller takes the latency from that connection's channel open.
+   */
+  tcpConnectMs: number | null;
   /** Time to a verified SSH session: handshake, host-key check and authentication (near 0 when the pool reuses a connection). */
   sshSessionMs: number;
 }
 
 /**
- * Loads the server, probes its SSH port and opens a verified session.
+ * Loads the server, probes its SSH port (unless the pool holds a connection to it) and opens a verified session.
  *
  * An unreachable server is recorded at once: the server's last-seen turns offline and the scan record
  * is created with `online: false`. While retries remain the record stays `running` (the job is alive,
@@ -29,7 +33,7 @@ export async function verifyServer(ctx: JobContext<'scan'>, serverId: string, sc
   const { server, target } = await ctx.loadServer(serverId);
   let reachable = false;
   try {
-    const tcpConnectMs = await probeTcp(target.host, target.port, TCP_TIMEOUT_MS, ctx.signal);
+    const tcpConnectMs = ctx.ssh.hasOpenConnection(server.id) ? null : await probeTcp(target.host, target.port, TCP_TIMEOUT_MS, ctx.signal);
     reachable = true;
     const started = performance.now();
     const session = await ctx.connect(server, target);

@@ -1,6 +1,8 @@
 import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Producer, QueueAlias } from '@mm/jobs';
 import { queueAliases } from '@mm/jobs';
+import { batchWritesThisTick } from './redis-guard.js';
 
 /** BullMQ's own state names, as `GET /api/jobs/:id` reports them. */
 export const jobStates = ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'waiting-children'] as const;
@@ -44,11 +46,61 @@ export function toJobView(job: Job, queue: QueueAlias, state: JobState | 'unknow
   };
 }
 
-/** Job ids are unique across the three queues (they are record ids), so the first queue holding the id owns it. */
-export async function findJob(producer: Producer, id: string): Promise<{ job: Job; queue: QueueAlias } | null> {
-  const found = await Promise.all(queueAliases.map(async (queue) => ({ queue, job: await producer.queue(queue).getJob(id) })));
-  const hit = found.find((f) => f.job);
-  return hit?.job ? { job: hit.job, queue: hit.queue } : null;
+/** The 1-based index of the first existing key, 0 when none: which queue holds a job, in one command. */
+const LOCATE_SCRIPT = `for i, key in ipairs(KEYS) do if redis.call('EXISTS', key) == 1 then return i end end return 0`;
+
+type LocatingRedis = Redis & { mmLocateJob(...keys: string[]): Promise<number> };
+
+function locator(redis: Redis): LocatingRedis {
+  const r = redis as LocatingRedis;
+  // ioredis sends EVALSHA and falls back to EVAL once per connection when the script is not loaded.
+  if (typeof r.mmLocateJob !== 'function') redis.defineCommand('mmLocateJob', { numberOfKeys: queueAliases.length, lua: LOCATE_SCRIPT });
+  return r;
+}
+
+async function locate(producer: Producer, id: string, redis: Redis): Promise<QueueAlias | null> {
+  const index = await locator(redis).mmLocateJob(...queueAliases.map((q) => producer.queue(q).toKey(id)));
+  return index > 0 ? (queueAliases[index - 1] as QueueAlias) : null;
+}
+
+// Lookups in flight per producer and job id: concurrent callers (a reconnect storm of SSE clients on one job) share one.
+const inFlight = new WeakMap<Producer, Map<string, Promise<{ job: Job; queue: QueueAlias } | null>>>();
+
+/**
+ * Job ids are unique across the three queues (they are record ids), so the first queue holding the id owns
+ * it. With `redis` (the producer's connection): one EXISTS script finds the queue, then only that job is
+ * read (2 commands instead of 3 HGETALLs), and concurrent lookups of one id share the same round trips.
+ */
+export async function findJob(producer: Producer, id: string, redis?: Redis): Promise<{ job: Job; queue: QueueAlias } | null> {
+  if (!redis) {
+    const found = await Promise.all(queueAliases.map(async (queue) => ({ queue, job: await producer.queue(queue).getJob(id) })));
+    const hit = found.find((f) => f.job);
+    return hit?.job ? { job: hit.job, queue: hit.queue } : null;
+  }
+  let pending = inFlight.get(producer);
+  if (!pending) inFlight.set(producer, (pending = new Map()));
+  const shared = pending.get(id);
+  if (shared) return shared;
+  const lookup = (async () => {
+    const queue = await locate(producer, id, redis);
+    const job = queue ? await producer.queue(queue).getJob(id) : undefined;
+    return job && queue ? { job, queue } : null;
+  })();
+  pending.set(id, lookup);
+  try {
+    return await lookup;
+  } finally {
+    pending.delete(id);
+  }
+}
+
+/** findJob and the job's state, the state read alongside the job (two round trips in all). */
+export async function findJobWithState(producer: Producer, id: string, redis: Redis): Promise<{ job: Job; queue: QueueAlias; state: JobState | 'unknown' } | null> {
+  const queue = await locate(producer, id, redis);
+  if (!queue) return null;
+  batchWritesThisTick(redis);
+  const [job, state] = await Promise.all([producer.queue(queue).getJob(id), producer.queue(queue).getJobState(id)]);
+  return job ? { job, queue, state: state as JobState | 'unknown' } : null;
 }
 
 export async function jobState(job: Job): Promise<JobState | 'unknown'> {

@@ -4,6 +4,10 @@ import { DAY_SECONDS, queueAliases, type QueueAlias } from '@mm/jobs';
 // A day beyond BullMQ's 7-day retention of finished jobs.
 const RETENTION_SECONDS = 8 * DAY_SECONDS;
 
+const ADD_SCRIPT = `redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) redis.call('EXPIRE', KEYS[1], ARGV[3]) return 1`;
+
+type IndexingRedis = Redis & { mmServerJobAdd(key: string, at: number, member: string, ttlSeconds: number): Promise<number> };
+
 /**
  * A per-server sorted set of `alias:jobId` scored by enqueue time, written when the API enqueues.
  * BullMQ has no index by job data, so this is what lets `?serverId=` and the server-delete check
@@ -20,12 +24,18 @@ export class ServerJobIndex {
     return `${this.prefix}:mm:server-jobs:${serverId}`;
   }
 
-  /** One ZADD and EXPIRE in a pipeline (no MULTI: this is on the trigger hot path); trimming happens on reads. */
+  /**
+   * ZADD and EXPIRE as one EVALSHA (this is on the trigger hot path, sent alongside the enqueue): an ioredis
+   * pipeline costs a Pipeline object and a write per command; trimming happens on reads.
+   */
   async add(serverId: string, queue: QueueAlias, jobId: string, at = Date.now()): Promise<void> {
-    const key = this.key(serverId);
-    const results = await this.redis.pipeline().zadd(key, at, `${queue}:${jobId}`).expire(key, RETENTION_SECONDS).exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await this.writer().mmServerJobAdd(this.key(serverId), at, `${queue}:${jobId}`, RETENTION_SECONDS);
+  }
+
+  private writer(): IndexingRedis {
+    const r = this.redis as IndexingRedis;
+    if (typeof r.mmServerJobAdd !== 'function') this.redis.defineCommand('mmServerJobAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
+    return r;
   }
 
   async remove(serverId: string, queue: QueueAlias, jobId: string): Promise<void> {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { catalog, type JobName, type PayloadOf } from '@mm/jobs';
 import { notFound, unavailable } from '../errors.js';
-import { withRedis } from './redis-guard.js';
+import { batchWritesThisTick, withRedis } from './redis-guard.js';
 
 /**
  * The hot path shared by the three trigger routes: the server must exist (cached), then exactly one job is
@@ -22,7 +22,9 @@ export async function trigger<N extends JobName>(
     const queue = catalog[job.name].queue;
     const jobId = job.answer.jobId as string;
     await withRedis(app.redis, async () => {
-      // Both writes go out together: one round trip of latency instead of two.
+      // Both writes go out together, in one socket write: one round trip of latency, one syscall instead of two
+      // (a write syscall was ~7 % of the route's CPU).
+      batchWritesThisTick(app.redis);
       const [indexed, enqueued] = await Promise.allSettled([
         app.serverJobs.add(job.serverId, queue, jobId),
         app.producer.enqueue(job.name, job.payload),
@@ -34,7 +36,8 @@ export async function trigger<N extends JobName>(
       // The job exists; an index entry that failed to land only hides it from `?serverId=` until the next write.
       if (indexed.status === 'rejected') request.log.warn({ err: indexed.reason, jobId }, 'server job index not updated');
     });
-    request.log.info({ jobId, queue, jobName: job.name, serverId: job.serverId }, 'job enqueued');
+    // Carried by the request's one log line (plugins/request-log.ts), not a line of its own.
+    request.logSummary = { msg: 'job enqueued', fields: { jobId, queue, jobName: job.name, serverId: job.serverId } };
     return { status: 202, body: { success: true, data: job.answer } };
   };
 
