@@ -23,5 +23,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function recordIdOf(name: JobName, data: unknown, jobId: string): string {
   const field = catalog[name].idField;
   if (field !== null) return String((data as Record<string, unknown>)[field]);
+  return recordIdOfJobId(jobId);
+}
+
+/** The record id of a job known only by its id (e.g. gone from Redis): every job's record id is its id or derived from it. */
+export function recordIdOfJobId(jobId: string): string {
   return UUID.test(jobId) ? jobId.toLowerCase() : uuidV5(jobId);
 }

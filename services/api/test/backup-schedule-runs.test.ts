@@ -14,7 +14,7 @@ import { parseBackupWorkerEnv } from '@mm/backup-worker/src/env.js';
 import { backupHandlers } from '@mm/backup-worker/src/handlers/backup.js';
 import { buildApp } from '../src/app.js';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
-import { waitUntil } from './helpers/throwaway-worker.js';
+import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
 
 // A schedule every 2 s, served by a real backup worker over a loopback sshd, while two API processes (each with its
 // reconciler running every second) share one Redis and one of them restarts: every run time gives one backup.
@@ -33,17 +33,9 @@ beforeAll(async () => {
   await mkdir(source, { recursive: true });
   await writeFile(join(source, 'a.txt'), 'scheduled backup fixture\n');
   await promisify(execFile)('chown', ['-R', `${TEST_SSH_USER}:${TEST_SSH_USER}`, source]);
-  const env = parseBackupWorkerEnv({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: t.database.url,
-    REDIS_URL: t.redis.url,
-    QUEUE_PREFIX: t.redis.prefix,
-    CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
+  const env = parseBackupWorkerEnv(workerEnvOf(t, {
     BACKUP_DIR: backupDir,
-    HEALTH_PORT: '0',
-    HEALTH_HOST: '127.0.0.1',
-  });
+  }));
   worker = await runWorker({
     queue: 'backup',
     env,

@@ -12,7 +12,7 @@ import { runWorker, type RunningWorker } from '@mm/worker-runtime';
 import { parseBackupWorkerEnv } from '@mm/backup-worker/src/env.js';
 import { backupHandlers } from '@mm/backup-worker/src/handlers/backup.js';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
-import { waitUntil } from './helpers/throwaway-worker.js';
+import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
 
 // POST /api/jobs/:id/cancel and per-job timeouts, end to end: the API, a real backup worker in this process, a
 // loopback sshd whose `tar` is this host's (so `pgrep -u mmtest` sees the remote processes), real Redis and PostgreSQL.
@@ -50,19 +50,11 @@ afterAll(async () => {
 });
 
 async function startBackupWorker(): Promise<RunningWorker> {
-  const env = parseBackupWorkerEnv({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: t.database.url,
-    REDIS_URL: t.redis.url,
-    QUEUE_PREFIX: t.redis.prefix,
-    CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
-    HEALTH_PORT: '0',
-    HEALTH_HOST: '127.0.0.1',
+  const env = parseBackupWorkerEnv(workerEnvOf(t, {
     BACKUP_DIR: backupDir,
     // Manual backups keep the catalog's 6 h; scheduled ones get 2 s, for the timeout test.
     JOB_TIMEOUTS_MS: 'backup:scheduled=2000',
-  });
+  }));
   return runWorker({ queue: 'backup', env, concurrency: 2, handlers: backupHandlers({ backupDir, encryptionKey: env.BACKUP_ENCRYPTION_KEY }) });
 }
 

@@ -30,6 +30,8 @@ function gate(): { promise: Promise<void>; open(): void } {
 }
 
 async function runScript(job: Job): Promise<unknown> {
+  // The worker can take the job before the test has read the 202 and registered the job's script.
+  await waitUntil(async () => scripts.has(job.id as string), `the script of ${job.id}`);
   for (const step of scripts.get(job.id as string) ?? []) {
     if ('progress' in step) await job.updateProgress(step.progress);
     // A worker's output line, published on the queue's events stream as BullMQ's QueueEventsProducer does.

@@ -5,6 +5,7 @@ import { jobLogs } from '@mm/db';
 import type { ScanPayload } from '@mm/jobs';
 import { runWorker, WorkerEnvSchema, type JobContext, type RunningWorker } from '@mm/worker-runtime';
 import { createTestApp, createServer, type TestApp } from './helpers/test-app.js';
+import { workerEnvOf } from './helpers/throwaway-worker.js';
 import { openSse, type SseClient, type SseEvent } from './helpers/sse-client.js';
 import { waitUntil } from './helpers/throwaway-worker.js';
 
@@ -44,16 +45,7 @@ beforeAll(async () => {
   t = await createTestApp();
   base = await t.app.listen({ port: 0, host: '127.0.0.1' });
   serverId = await createServer(t);
-  const env = parseEnv(WorkerEnvSchema, {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: t.database.url,
-    REDIS_URL: t.redis.url,
-    QUEUE_PREFIX: t.redis.prefix,
-    CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
-    HEALTH_PORT: '0',
-    HEALTH_HOST: '127.0.0.1',
-  });
+  const env = parseEnv(WorkerEnvSchema, workerEnvOf(t));
   worker = await runWorker({ queue: 'scan', env, concurrency: 2, handlers: { 'scan:full': scan, 'scan:quick': scan } });
 });
 

@@ -9,7 +9,7 @@ import { runWorker, type RunningWorker } from '@mm/worker-runtime';
 import { parseBackupWorkerEnv } from '@mm/backup-worker/src/env.js';
 import { backupHandlers } from '@mm/backup-worker/src/handlers/backup.js';
 import { createServer, createTestApp, type TestApp } from './helpers/test-app.js';
-import { waitUntil } from './helpers/throwaway-worker.js';
+import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
 
 let t: TestApp;
 let backupDir: string;
@@ -18,17 +18,9 @@ let worker: RunningWorker;
 beforeAll(async () => {
   t = await createTestApp();
   backupDir = await mkdtemp(join(tmpdir(), 'mm-retention-'));
-  const env = parseBackupWorkerEnv({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: t.database.url,
-    REDIS_URL: t.redis.url,
-    QUEUE_PREFIX: t.redis.prefix,
-    CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
+  const env = parseBackupWorkerEnv(workerEnvOf(t, {
     BACKUP_DIR: backupDir,
-    HEALTH_PORT: '0',
-    HEALTH_HOST: '127.0.0.1',
-  });
+  }));
   worker = await runWorker({
     queue: 'backup',
     env,

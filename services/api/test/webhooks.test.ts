@@ -8,7 +8,7 @@ import { parseEnv } from '@mm/config';
 import { encryptSecret, webhookDeliveries, webhooks, type WebhookDelivery } from '@mm/db';
 import { runWorker, WorkerEnvSchema, type RunningWorker } from '@mm/worker-runtime';
 import { createServer, createTestApp, type TestApp } from './helpers/test-app.js';
-import { waitUntil } from './helpers/throwaway-worker.js';
+import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
 import { WebhookDispatcher } from '../src/domain/webhook-dispatcher.js';
 
 const SECRET = 'whsec-test-secret-0123456789abcdef';
@@ -61,16 +61,7 @@ beforeAll(async () => {
   // Loopback is allowed by name, as an operator would for an internal receiver; `strict` keeps the default guard.
   [t, strict] = await Promise.all([createTestApp({ ...fast, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' }), createTestApp(fast)]);
   serverId = await createServer(t);
-  const env = parseEnv(WorkerEnvSchema, {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: t.database.url,
-    REDIS_URL: t.redis.url,
-    QUEUE_PREFIX: t.redis.prefix,
-    CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
-    HEALTH_PORT: '0',
-    HEALTH_HOST: '127.0.0.1',
-  });
+  const env = parseEnv(WorkerEnvSchema, workerEnvOf(t));
   worker = await runWorker({
     queue: 'update',
     env,

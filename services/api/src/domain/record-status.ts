@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '@mm/db';
-import type { QueueAlias } from '@mm/jobs';
+import { recordIdOfJobId, type QueueAlias } from '@mm/jobs';
 import { recordKinds } from './record-kinds.js';
 
 export interface RecordStatus {
@@ -11,8 +11,9 @@ export interface RecordStatus {
   error: string | null;
 }
 
-/** A job's record in PostgreSQL, which outlives the job's removal from Redis (record id = job id). */
-export async function findRecordStatus(db: Db, id: string): Promise<RecordStatus | null> {
+/** A job's record in PostgreSQL, which outlives the job's removal from Redis (record id = job id, or derived from it). */
+export async function findRecordStatus(db: Db, jobId: string): Promise<RecordStatus | null> {
+  const id = recordIdOfJobId(jobId);
   const rows = await Promise.all(
     recordKinds.map(async (kind) => {
       const [row] = await db

@@ -9,7 +9,7 @@ import { findRecordStatus } from '../domain/record-status.js';
 import { SseStream } from '../domain/sse-stream.js';
 import type { Subscription } from '../domain/event-hub.js';
 import { withRedis } from '../domain/redis-guard.js';
-import { errors, IdParams } from '../schemas/common.js';
+import { errors, JobIdParams } from '../schemas/common.js';
 import { EventsHeaders, EventsQuery, JobEventsHeaders, JobEventsQuery } from '../schemas/events.js';
 
 const body = (e: JobEvent) => ({ jobId: e.jobId, queue: e.queue, ...(e.serverId ? { serverId: e.serverId } : {}), ...e.data });
@@ -35,7 +35,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['events'],
         summary: "A job's live events, ending after its final one; a finished job is answered at once with its final state",
         description: SSE_DESCRIPTION,
-        params: IdParams,
+        params: JobIdParams,
         querystring: JobEventsQuery,
         headers: JobEventsHeaders,
         produces: ['text/event-stream'],

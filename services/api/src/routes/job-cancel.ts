@@ -4,7 +4,7 @@ import { notFound } from '../errors.js';
 import { createJobCanceller } from '../domain/job-cancel.js';
 import { findJob } from '../domain/job-view.js';
 import { withRedis } from '../domain/redis-guard.js';
-import { errors, IdParams, ok } from '../schemas/common.js';
+import { errors, JobIdParams, ok } from '../schemas/common.js';
 
 /** A cancel takes a few Redis round trips, a record write and (the first time) the relay's registration. */
 const CANCEL_TIMEOUT_MS = 5_000;
@@ -28,7 +28,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['jobs'],
         summary: 'Cancel a job: a queued one is removed (200 cancelled), a running one is stopped by its worker (202 cancelling)',
-        params: IdParams,
+        params: JobIdParams,
         response: { 200: ok(Cancelled), 202: ok(Cancelling), ...errors(400, 401, 403, 404, 409, 429, 503) },
       },
     },

@@ -1,14 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { UUID_PATTERN } from '@mm/jobs';
 import { notFound, unavailable } from '../errors.js';
 import { findJob } from '../domain/job-view.js';
 import { readJobLogPage } from '../domain/job-log-page.js';
 import { findRecordStatus } from '../domain/record-status.js';
 import { withRedis } from '../domain/redis-guard.js';
-import { errors, ok } from '../schemas/common.js';
-import { JobIdParams, JobLogPage, JobLogsQuery } from '../schemas/job-logs.js';
+import { errors, JobIdParams, ok } from '../schemas/common.js';
+import { JobLogPage, JobLogsQuery } from '../schemas/job-logs.js';
 
-const isUuid = (id: string) => new RegExp(UUID_PATTERN).test(id);
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -31,7 +29,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       });
       if (page.total === 0) {
         // No line yet: a job still waiting, or one whose lines were pruned, has a record or a job; anything else is unknown.
-        const record = isUuid(id) ? await findRecordStatus(app.db, id) : null;
+        const record = await findRecordStatus(app.db, id);
         if (!record && !(await withRedis(app.redis, () => findJob(app.producer, id)))) throw notFound(`Job ${id}`);
       }
       return { success: true as const, data: page };

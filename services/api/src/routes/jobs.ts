@@ -1,15 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { queueAliases, UUID_PATTERN, type QueueAlias } from '@mm/jobs';
+import { queueAliases, type QueueAlias } from '@mm/jobs';
 import { conflict, notFound } from '../errors.js';
 import { findJob, findJobWithState, jobState, jobStates, toJobView, type JobState } from '../domain/job-view.js';
 import { listJobs } from '../domain/job-listing.js';
 import { withRedis } from '../domain/redis-guard.js';
-import { errors, IdParams, ok, okList } from '../schemas/common.js';
+import { errors, IdParams, JobIdParams, ok, okList } from '../schemas/common.js';
 import { JobStats, JobView, ListJobsQuery } from '../schemas/jobs.js';
 
-/** A job id: a UUID (producer-made), or `repeat:<scheduler>:<millis>` (a job scheduler's run, e.g. a scheduled backup). */
-const JobIdParams = Type.Object({ id: Type.String({ pattern: `(${UUID_PATTERN})|(^repeat:[A-Za-z0-9:_-]{1,128}:[0-9]{1,16}$)`, maxLength: 160 }) });
 
 const splitList = <T extends string>(value: string | undefined, all: readonly T[]): T[] =>
   value ? [...new Set(value.split(',') as T[])] : [...all];

@@ -4,6 +4,14 @@ import { errorCodes } from '../errors.js';
 
 export const Uuid = Type.String({ pattern: UUID_PATTERN, format: 'uuid' });
 export const IdParams = Type.Object({ id: Uuid });
+/** A job id: a UUID (producer-made), or `repeat:<scheduler>:<millis>` (a job scheduler's run, e.g. a scheduled backup). */
+export const JobIdParams = Type.Object({
+  id: Type.String({
+    pattern: `(${UUID_PATTERN})|(^repeat:[A-Za-z0-9:_-]{1,128}:[0-9]{1,16}$)`,
+    maxLength: 160,
+    description: 'job id (a UUID, or `repeat:…` for a scheduled job)',
+  }),
+});
 export const ServerIdParams = Type.Object({ serverId: Uuid });
 export const Timestamp = Type.String({ format: 'date-time' });
 export const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);

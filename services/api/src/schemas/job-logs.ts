@@ -2,10 +2,6 @@ import { Type } from '@sinclair/typebox';
 import { jobLogKinds } from '@mm/db';
 import { Timestamp } from './common.js';
 
-/** A BullMQ job id: the producer's UUIDs, or a job scheduler's `repeat:<scheduler>:<ms>`. */
-export const JobIdParams = Type.Object({
-  id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9:._@-]{0,199}$', description: 'job id (a UUID, or `repeat:…` for a scheduled job)' }),
-});
 
 export const JobLogsQuery = Type.Object(
   {

@@ -35,3 +35,18 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
     await sleep(50);
   }
 }
+
+/** The env a real worker process of this test app reads (its database, Redis prefix and credentials key), plus `extra`. */
+export function workerEnvOf(t: TestApp, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: t.database.url,
+    REDIS_URL: t.redis.url,
+    QUEUE_PREFIX: t.redis.prefix,
+    CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
+    HEALTH_PORT: '0',
+    HEALTH_HOST: '127.0.0.1',
+    ...extra,
+  };
+}

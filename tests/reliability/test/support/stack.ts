@@ -104,7 +104,8 @@ export async function createStack(opts: StackOptions = {}): Promise<Stack> {
         CREDENTIALS_KEY: keys.credentialsKey,
       };
       if (name === 'api') {
-        return { ...common, JWT_SECRET: keys.jwtSecret, HOST: '127.0.0.1', ADMIN_EMAIL, ADMIN_PASSWORD, ...extra };
+        // No daily cleanup scheduler: its delayed job would sit in the backup queue's counts these tests assert on.
+        return { ...common, JWT_SECRET: keys.jwtSecret, HOST: '127.0.0.1', ADMIN_EMAIL, ADMIN_PASSWORD, CLEANUP_CRON: 'off', ...extra };
       }
       // Short job locks so a killed worker's jobs come back within seconds, not the production 90 s.
       const worker = { ...common, HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1', WORKER_LOCK_DURATION_MS: '4000', WORKER_STALLED_INTERVAL_MS: '1000' };
