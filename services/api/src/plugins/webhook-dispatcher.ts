@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { WebhookDispatcher } from '../domain/webhook-dispatcher.js';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from '../domain/webhook-dispatcher.js';
 import type { WebhookUrlPolicy } from '../domain/webhook-url-guard.js';
 
 declare module 'fastify' {
@@ -10,14 +10,8 @@ declare module 'fastify' {
   }
 }
 
-export interface WebhookDispatcherPluginOptions {
-  credentialsKey: string;
-  policy: WebhookUrlPolicy;
-  timeoutMs: number;
-  maxAttempts: number;
-  retryBaseMs: number;
-  pollIntervalMs: number;
-}
+/** The dispatcher's settings; the database and logger come from the app. */
+export type WebhookDispatcherPluginOptions = Omit<WebhookDispatcherOptions, 'db' | 'log'>;
 
 /** The outbox sender runs in the API process: the one process whose egress the operator already controls. */
 export default fp<WebhookDispatcherPluginOptions>(
