@@ -1,6 +1,7 @@
 export * from './catalog.js';
 export { validatePayload, InvalidPayloadError } from './payload-validation.js';
 export { recordIdOf, recordIdOfJobId } from './record-id.js';
+export { ServerJobIndex } from './server-job-index.js';
 export { createQueue, createWorker, createQueueEvents, createRedisConnection, type QueueConfig, type ConnectionRole } from './queue-factory.js';
 export { createQueueEventsProducer, QUEUE_EVENTS_MAX_LEN } from './queue-factory.js';
 export { createRelay } from './queue-factory.js';

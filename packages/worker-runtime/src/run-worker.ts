@@ -3,8 +3,18 @@ import { DelayedError, UnrecoverableError, type Job, type Processor, type Worker
 import type { Redis } from 'ioredis';
 import { createLogger, type Logger } from '@mm/config';
 import { checkPostgres, createDatabase, migrateDatabase, type Database } from '@mm/db';
-import { catalog, checkRedis, createProcessor, createRedisConnection, createWorker, isJobName, type Handlers, type QueueAlias } from '@mm/jobs';
-import { createQueueEventsProducer } from '@mm/jobs';
+import {
+  catalog,
+  checkRedis,
+  createProcessor,
+  createQueueEventsProducer,
+  createRedisConnection,
+  createWorker,
+  isJobName,
+  ServerJobIndex,
+  type Handlers,
+  type QueueAlias,
+} from '@mm/jobs';
 import { SshPool, type SshPoolOptions } from '@mm/ssh';
 import { startCancelListener, type CancelListener } from './cancel-listener.js';
 import { classifyError } from './error-classification.js';
@@ -87,6 +97,7 @@ export async function runWorker<Q extends QueueAlias>(opts: RunWorkerOptions<Q>)
 
   const database: Database = createDatabase(env.DATABASE_URL, { max: concurrency + 2 });
   const connection = createRedisConnection(env.REDIS_URL, 'worker');
+  const serverJobs = new ServerJobIndex(connection, env.QUEUE_PREFIX);
   let redisDown = false;
   // Log the transitions, not every reconnect attempt.
   connection.on('error', (err) => {
@@ -142,6 +153,11 @@ export async function runWorker<Q extends QueueAlias>(opts: RunWorkerOptions<Q>)
         throw new DelayedError();
       }
       if (outcome.acquired) lease = outcome.lease;
+    }
+    // A job scheduler's run (a scheduled backup) was announced by no producer: index it under its server here, so
+    // `GET /api/jobs?serverId=` lists it and a server delete sees it. ZADD is idempotent across retries.
+    if (name && catalog[name].idField === null && typeof serverId === 'string' && job.id) {
+      await serverJobs.add(serverId, queue, job.id, job.timestamp).catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not index the job under its server'));
     }
     const timeoutMs = name ? timeoutOf(name, timeouts) : 0;
     const timer = startJobTimer(signal, timeoutMs > 0 ? timeoutMs : MAX_TIMER_MS);

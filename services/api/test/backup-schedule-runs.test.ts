@@ -127,5 +127,11 @@ describe('scheduled backups across API processes and restarts', () => {
     const job = await second.inject({ method: 'GET', url: `/api/jobs/${encodeURIComponent(runs[0]!.id!)}`, headers: auth });
     expect(job.statusCode, job.body).toBe(200);
     expect(job.json().data).toMatchObject({ state: 'completed', name: 'backup:scheduled', serverId });
+
+    // The worker indexed each run under its server (no producer call announced them): the server's job list has them all.
+    const listed = await second.inject({ method: 'GET', url: `/api/jobs?serverId=${serverId}&limit=100`, headers: auth });
+    expect(listed.statusCode, listed.body).toBe(200);
+    const listedIds = new Set((listed.json().data as { id: string }[]).map((j) => j.id));
+    for (const run of runs) expect(listedIds.has(run.id!), run.id).toBe(true);
   });
 });

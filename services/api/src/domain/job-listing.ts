@@ -1,8 +1,7 @@
 import type { Job, JobType } from 'bullmq';
-import type { Producer, QueueAlias } from '@mm/jobs';
+import type { Producer, QueueAlias, ServerJobIndex } from '@mm/jobs';
 import type { Redis } from 'ioredis';
 import { toJobView, type JobState, type JobView } from './job-view.js';
-import type { ServerJobIndex } from './server-job-index.js';
 
 export interface ListQuery {
   queues: QueueAlias[];

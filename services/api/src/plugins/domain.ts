@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Idempotency } from '../domain/idempotency.js';
-import { ServerJobIndex } from '../domain/server-job-index.js';
 import { ServerLookup } from '../domain/server-lookup.js';
+import { ServerJobIndex } from '@mm/jobs';
 
 declare module 'fastify' {
   interface FastifyInstance {

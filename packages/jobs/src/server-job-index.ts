@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { DAY_SECONDS, queueAliases, type QueueAlias } from '@mm/jobs';
+import { DAY_SECONDS, queueAliases, type QueueAlias } from './catalog.js';
 
 // A day beyond BullMQ's 7-day retention of finished jobs.
 const RETENTION_SECONDS = 8 * DAY_SECONDS;
@@ -9,7 +9,8 @@ const ADD_SCRIPT = `redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) redis.call('EX
 type IndexingRedis = Redis & { mmServerJobAdd(key: string, at: number, member: string, ttlSeconds: number): Promise<number> };
 
 /**
- * A per-server sorted set of `alias:jobId` scored by enqueue time, written when the API enqueues.
+ * A per-server sorted set of `alias:jobId` scored by enqueue time, written when the API enqueues, and by the worker
+ * runtime when it starts a job a job scheduler made (a scheduled backup), which no producer call announced.
  * BullMQ has no index by job data, so this is what lets `?serverId=` and the server-delete check
  * read only that server's jobs instead of every job. Entries of removed jobs are dropped when met;
  * entries older than BullMQ's retention (7 days) are trimmed when the index is read.
