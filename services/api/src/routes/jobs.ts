@@ -5,7 +5,7 @@ import { conflict, notFound } from '../errors.js';
 import { findJob, findJobWithState, jobState, jobStates, toJobView, type JobState } from '../domain/job-view.js';
 import { listJobs } from '../domain/job-listing.js';
 import { withRedis } from '../domain/redis-guard.js';
-import { errors, IdParams, JobIdParams, ok, okList } from '../schemas/common.js';
+import { errors, JobIdParams, ok, okList } from '../schemas/common.js';
 import { JobStats, JobView, ListJobsQuery } from '../schemas/jobs.js';
 
 
@@ -91,7 +91,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['jobs'],
         summary: 'Remove a job that is not running (409 for an active job)',
-        params: IdParams,
+        params: JobIdParams,
         response: { 200: ok(Type.Object({ id: Type.String(), removed: Type.Literal(true) })), ...errors(400, 401, 403, 404, 409, 429, 503) },
       },
     },
