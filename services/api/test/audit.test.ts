@@ -150,7 +150,7 @@ describe('GET /api/audit', () => {
   });
 
   it('answers 400 in the envelope for a bad cursor or filter', async () => {
-    for (const query of ['cursor=bm90LWEtY3Vyc29y', 'cursor=2026-13-01T00:00:00.000Z_00000000-0000-4000-8000-000000000000', 'outcome=maybe', 'userId=not-a-uuid', 'limit=0', 'from=yesterday']) {
+    for (const query of ['cursor=bm90LWEtY3Vyc29y', 'cursor=2026-13-01T00:00:00.000Z_00000000-0000-4000-8000-000000000000', 'outcome=maybe', 'userId=not-a-uuid', 'limit=0', 'from=yesterday', 'targetId=%00', 'action=%00', 'cursor=0000-01-01T00:00:00.000Z_00000000-0000-0000-0000-000000000000']) {
       const res = await t.call('admin', { method: 'GET', url: `/api/audit?${query}` });
       expect(res.statusCode, query).toBe(400);
       expect(res.json()).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR' } });

@@ -173,6 +173,18 @@ describe('next scheduled backup and scheduled job ids', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().data).toMatchObject({ id: jobId, name: 'backup:scheduled', serverId, state: 'delayed' });
     expect((await t.call('viewer', { method: 'GET', url: '/api/jobs/repeat:nope' })).statusCode).toBe(400);
+
+    // The schedule owns its next run: cancel and delete answer 409 naming the way out, and the run stays queued.
+    for (const req of [
+      { method: 'POST' as const, url: `/api/jobs/${encodeURIComponent(jobId)}/cancel` },
+      { method: 'DELETE' as const, url: `/api/jobs/${encodeURIComponent(jobId)}` },
+    ]) {
+      const refused = await t.call('operator', req);
+      expect(refused.statusCode, refused.body).toBe(409);
+      expect(refused.json().error.message).toMatch(/schedule/);
+    }
+    expect(await t.app.producer.queue('backup').getJobState(jobId)).toBe('delayed');
+    expect(await t.redis.redis.exists(`${t.redis.prefix}:mm:cancel:${jobId}`)).toBe(0);
   });
 });
 

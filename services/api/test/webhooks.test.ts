@@ -199,6 +199,8 @@ describe('webhook management', () => {
       { url: `${base}/x`, events: ['job.exploded'], secret: SECRET },
       { url: `${base}/x`, events: ['job.failed'], secret: 'short' },
       { url: `${base}/x`, events: ['job.failed'], secret: SECRET, extra: true },
+      // A NUL that URL parsing would percent-encode, but PostgreSQL text cannot hold as sent.
+      { url: `${base}/a\u0000b`, events: ['job.failed'], secret: SECRET },
     ]) {
       const res = await t.call('admin', { method: 'POST', url: '/api/webhooks', payload });
       expect(res.statusCode, JSON.stringify(payload)).toBe(400);

@@ -1,8 +1,8 @@
 import { ApiError } from '../errors.js';
 
-/** `<at, ISO 8601 in ms>_<id>`: every string this matches decodes, so the schema alone says what a cursor is. */
+/** `<at, ISO 8601 in ms>_<id>`: every string this matches decodes (years 0001-9999, as PostgreSQL's), so the schema alone says what a cursor is. */
 export const AUDIT_CURSOR_PATTERN =
-  '^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d\\.\\d{3}Z_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+  '^(000[1-9]|00[1-9]\\d|0[1-9]\\d{2}|[1-9]\\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d\\.\\d{3}Z_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 export interface AuditCursor {
   at: Date;

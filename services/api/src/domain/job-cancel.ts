@@ -127,6 +127,10 @@ export function createJobCanceller(deps: { db: Db; redis: Redis; prefix: string;
       const id = String(job.id);
       let state = await jobState(job);
       refuseFinished(job, state);
+      // BullMQ refuses to remove a job scheduler's next run (JobBelongsToJobScheduler): the schedule owns it.
+      if (state !== 'active' && job.repeatJobKey) {
+        throw conflict(`Job ${id} is the next run of a schedule; disable or delete the schedule to stop it (a running one can be cancelled).`);
+      }
       // Set first: a worker that takes the job from now on finds it and stops before the handler runs.
       const marker = cancelMarkerKey(deps.prefix, id);
       await deps.redis.set(marker, reason, 'PX', CANCEL_MARKER_TTL_MS);
@@ -138,6 +142,7 @@ export function createJobCanceller(deps: { db: Db; redis: Redis; prefix: string;
         } catch (err) {
           // BullMQ refuses to remove a job a worker has locked: it became active after we looked.
           state = await jobState(job);
+          if (state !== 'active') await deps.redis.del(marker);
           refuseFinished(job, state);
           if (state !== 'active') throw err;
         }

@@ -101,6 +101,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const { job, queue } = await requireJob(id);
         const state = await jobState(job);
         if (state === 'active') throw conflict(`Job ${id} is active; it can be removed once it has finished.`);
+        // BullMQ keeps a job scheduler's next run (it refuses to remove it): the schedule owns it.
+        if (job.repeatJobKey && state !== 'completed' && state !== 'failed') {
+          throw conflict(`Job ${id} is the next run of a schedule; disable or delete the schedule to stop it.`);
+        }
         try {
           await job.remove();
         } catch (err) {

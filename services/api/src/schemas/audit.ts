@@ -21,8 +21,8 @@ export const AuditEntryView = Type.Object({
 export const AuditQuery = Type.Object(
   {
     userId: Type.Optional(Uuid),
-    action: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'exact, or a prefix ending in `.*` (e.g. `server.*`)' })),
-    targetId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    action: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000]+$', description: 'exact, or a prefix ending in `.*` (e.g. `server.*`)' })),
+    targetId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000]+$' })),
     outcome: Type.Optional(AuditOutcome),
     from: Type.Optional(Type.String({ format: 'date-time', description: 'inclusive' })),
     to: Type.Optional(Type.String({ format: 'date-time', description: 'exclusive' })),

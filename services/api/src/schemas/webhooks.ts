@@ -6,7 +6,7 @@ export const WebhookEventName = Type.Union(webhookEvents.map((e) => Type.Literal
 
 export const CreateWebhookBody = Type.Object(
   {
-    url: Type.String({ minLength: 1, maxLength: 2_048, description: 'http(s); must resolve to a public address unless allowed by WEBHOOK_ALLOWED_HOSTS' }),
+    url: Type.String({ minLength: 1, maxLength: 2_048, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: 'http(s); must resolve to a public address unless allowed by WEBHOOK_ALLOWED_HOSTS' }),
     events: Type.Array(WebhookEventName, { minItems: 1, maxItems: webhookEvents.length, uniqueItems: true }),
     secret: Type.String({ minLength: 16, maxLength: 512, description: 'HMAC-SHA256 key for X-MM-Signature; stored encrypted, never returned' }),
   },
