@@ -140,10 +140,11 @@ export async function runWorker<Q extends QueueAlias>(opts: RunWorkerOptions<Q>)
     const name = isJobName(job.name) ? job.name : undefined;
     const serverId = (job.data as { serverId?: unknown } | undefined)?.serverId;
     let lease: HeldLease | undefined;
+    const leaseLost = new AbortController();
     // One exclusive job per server: a busy server defers the job without using an attempt (BullMQ's manual delay).
     // https://docs.bullmq.io/patterns/process-step-jobs#delaying
     if (name && catalog[name].exclusive && typeof serverId === 'string' && job.id) {
-      const outcome = await leases.acquire(serverId, job.id);
+      const outcome = await leases.acquire(serverId, job.id, token ?? '', () => leaseLost.abort('server lease lost'));
       // Cancelled while asking: run on into the handler, which stops at once on the aborted signal and records it.
       if (!outcome.acquired && !signal?.aborted) {
         const delayMs = env.SERVER_BUSY_DELAY_MIN_MS + Math.floor(Math.random() * (env.SERVER_BUSY_DELAY_MAX_MS - env.SERVER_BUSY_DELAY_MIN_MS + 1));
@@ -160,7 +161,9 @@ export async function runWorker<Q extends QueueAlias>(opts: RunWorkerOptions<Q>)
       await serverJobs.add(serverId, queue, job.id, job.timestamp).catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not index the job under its server'));
     }
     const timeoutMs = name ? timeoutOf(name, timeouts) : 0;
-    const timer = startJobTimer(signal, timeoutMs > 0 ? timeoutMs : MAX_TIMER_MS);
+    // A lost server lease stops the job like a cancel does, but the job is retried (below).
+    const stop = signal ? AbortSignal.any([signal, leaseLost.signal]) : leaseLost.signal;
+    const timer = startJobTimer(stop, timeoutMs > 0 ? timeoutMs : MAX_TIMER_MS);
     const journal = createJobJournal({ queue, job, writer: jobLogs, events: jobLogEvents, metrics });
     journals.set(job, journal);
     try {
@@ -176,12 +179,15 @@ export async function runWorker<Q extends QueueAlias>(opts: RunWorkerOptions<Q>)
       const runtime = runtimes.get(job);
       const timedOut = timer.timedOut();
       const cancelled = !timedOut && signal?.aborted === true;
+      const lostLease = !timedOut && !cancelled && leaseLost.signal.aborted;
       // A cancelled (worker.cancelJob) or timed-out job is not retried, whatever error the abort surfaced as.
       const classified = timedOut
         ? new UnrecoverableError(timeoutMessage(timeoutMs))
         : cancelled
           ? new UnrecoverableError(`job cancelled${typeof signal?.reason === 'string' ? `: ${signal.reason}` : ''}`)
-          : classifyError(err, runtime ? (text) => runtime.redactor.text(text) : undefined);
+          : lostLease
+            ? new Error(`stopped: the server lease was lost while the job ran (Redis unreachable for over SERVER_LEASE_MS); it will be retried`)
+            : classifyError(err, runtime ? (text) => runtime.redactor.text(text) : undefined);
       const final = classified instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const jobLog = runtime?.ctx.log ?? log.child({ jobId: job.id, queue, jobName: job.name });
       jobLog.warn({ err: classified, attempt: job.attemptsMade + 1, final }, final ? 'job failed' : 'job attempt failed; will retry');

@@ -107,8 +107,17 @@ export async function createStack(opts: StackOptions = {}): Promise<Stack> {
         // No daily cleanup scheduler: its delayed job would sit in the backup queue's counts these tests assert on.
         return { ...common, JWT_SECRET: keys.jwtSecret, HOST: '127.0.0.1', ADMIN_EMAIL, ADMIN_PASSWORD, CLEANUP_CRON: 'off', ...extra };
       }
-      // Short job locks so a killed worker's jobs come back within seconds, not the production 90 s.
-      const worker = { ...common, HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1', WORKER_LOCK_DURATION_MS: '4000', WORKER_STALLED_INTERVAL_MS: '1000' };
+      // Short job locks so a killed worker's jobs come back within seconds, not the production 90 s; server leases as
+      // short: a killed worker's server is free again once its job can be picked up again.
+      const worker = {
+        ...common,
+        HEALTH_PORT: '0',
+        HEALTH_HOST: '127.0.0.1',
+        WORKER_LOCK_DURATION_MS: '4000',
+        WORKER_STALLED_INTERVAL_MS: '1000',
+        SERVER_LEASE_MS: '4000',
+        SERVER_LEASE_RENEW_MS: '1000',
+      };
       if (name === 'backup-worker') return { ...worker, BACKUP_DIR: backupDir, BACKUP_ENCRYPTION_KEY: keys.encryptionKey, ...extra };
       return { ...worker, ...extra };
     };
