@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { backups, deleteJobLogs, pruneJobLogs, restores, retentionPolicies, type Db } from '@mm/db';
 import { UnrecoverableError, type Queue } from 'bullmq';
 import { createQueue, createRedisConnection, defaultJobOptions, queueAliases, type CleanupPayload, type QueueAlias } from '@mm/jobs';
@@ -55,7 +55,7 @@ async function inUseByRestores(db: Db): Promise<Set<string>> {
   return new Set(rows.flatMap((r) => [...r.chain, ...(r.backupId ? [r.backupId] : [])]));
 }
 
-/** Applies every server's retention policy: the file first, then the record (and its job log). */
+/** Applies every server's retention policy: the record first (re-checked in SQL), then its files and job log. */
 async function applyRetention(settings: CleanupSettings, ctx: CleanupContext, result: CleanupResult): Promise<void> {
   const policies = await ctx.db.select().from(retentionPolicies);
   const protectedIds = policies.length ? await inUseByRestores(ctx.db) : new Set<string>();
@@ -70,15 +70,27 @@ async function applyRetention(settings: CleanupSettings, ctx: CleanupContext, re
         ctx.log.warn({ backupId: row.id, filePath: row.filePath }, 'retention: archive outside BACKUP_DIR left alone');
         continue;
       }
+      // The record goes first, in one statement that re-checks what the plan was made on: still the same status, no
+      // restore started since that reads it, no incremental started since that builds on it. Only then the file, so
+      // a backup something still needs never loses its archive (at worst a file outlives its record).
+      const deleted = await ctx.db
+        .delete(backups)
+        .where(
+          and(
+            eq(backups.id, row.id),
+            eq(backups.status, row.status),
+            sql`not exists (select 1 from ${restores} r where r.status in ('pending', 'running') and (r.backup_id = ${backups.id} or ${backups.id} = any(r.chain)))`,
+            sql`not exists (select 1 from ${backups} i where i.base_backup_id = ${backups.id} and i.status in ('pending', 'running'))`,
+          ),
+        )
+        .returning({ id: backups.id });
+      if (deleted.length === 0) {
+        result.skipped.push({ id: row.id, reason: 'changed or came into use since the plan was made' });
+        continue;
+      }
       const partial = join(serverBackupDir(settings.backupDir, row.serverId), archiveFileName(row.id, row) + PARTIAL_SUFFIX);
       if (row.filePath) await removeFile(row.filePath);
       await removeFile(partial);
-      // Only if it is still the record we planned on: a record that changed meanwhile stays.
-      const deleted = await ctx.db
-        .delete(backups)
-        .where(and(eq(backups.id, row.id), eq(backups.status, row.status)))
-        .returning({ id: backups.id });
-      if (deleted.length === 0) continue;
       result.backups.push({ id: row.id, serverId: row.serverId, status: row.status, filePath: row.filePath, sizeBytes: row.sizeBytes });
     }
   }
