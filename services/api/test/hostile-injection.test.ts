@@ -17,7 +17,7 @@ import { backupHandlers } from '@mm/backup-worker/src/handlers/backup.js';
 import { scanHandlers } from '@mm/scan-worker/src/scan-handlers.js';
 import { updateHandlers } from '@mm/update-worker/src/update-handlers.js';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
-import { waitUntil } from './helpers/throwaway-worker.js';
+import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
 
 // Shell and option injection through every field that reaches a remote command, run for real against a loopback
 // sshd by the real worker handlers: each string is either refused by the API or reaches the server as inert data.
@@ -50,18 +50,8 @@ beforeAll(async () => {
   [t, sshd] = await Promise.all([createTestApp(), startTestSshd()]);
   canary = join(sshd.workDir, 'canary');
   backupDir = await mkdtemp(join(tmpdir(), 'mm-hostile-backups-'));
-  const common = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: t.database.url,
-    REDIS_URL: t.redis.url,
-    QUEUE_PREFIX: t.redis.prefix,
-    CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
-    HEALTH_PORT: '0',
-    HEALTH_HOST: '127.0.0.1',
-  };
-  const backupEnv = parseBackupWorkerEnv({ ...common, BACKUP_DIR: backupDir });
-  const env = parseEnv(WorkerEnvSchema, common);
+  const backupEnv = parseBackupWorkerEnv(workerEnvOf(t, { BACKUP_DIR: backupDir }));
+  const env = parseEnv(WorkerEnvSchema, workerEnvOf(t));
   workers.push(
     await runWorker({ queue: 'backup', env: backupEnv, concurrency: 2, handlers: backupHandlers({ backupDir, encryptionKey: backupEnv.BACKUP_ENCRYPTION_KEY }) }),
     await runWorker({ queue: 'scan', env, concurrency: 2, handlers: scanHandlers }),

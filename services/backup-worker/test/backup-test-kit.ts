@@ -7,9 +7,14 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { QueueEvents } from 'bullmq';
 import { expect } from 'vitest';
-import { TEST_SSH_USER } from '@mm/testing';
+import { createProducer, createQueueEvents, type Producer } from '@mm/jobs';
+import { createTestDatabase, createTestRedis, startTestSshd, TEST_SSH_USER, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
+import { runWorker, type RunningWorker } from '@mm/worker-runtime';
 import { createBackupDecryptStream } from '../src/backup-cipher.js';
+import { parseBackupWorkerEnv } from '../src/env.js';
+import { backupHandlers } from '../src/handlers/backup.js';
 
 export const run = promisify(execFile);
 
@@ -146,4 +151,66 @@ export async function waitFor(probe: () => Promise<boolean>, what: string, limit
 
 export async function sizeOf(path: string): Promise<number> {
   return (await stat(path).catch(() => undefined))?.size ?? -1;
+}
+
+/** One test file's backup worker, in process, on its own database, queue prefix, loopback sshd and BACKUP_DIR. */
+export interface BackupHarness {
+  db: TestDatabase;
+  redis: TestRedis;
+  sshd: TestSshd;
+  backupDir: string;
+  worker: RunningWorker;
+  producer: Producer;
+  events: QueueEvents;
+  credentialsKey: string;
+  encryptionKey: string;
+  close(): Promise<void>;
+}
+
+export async function startBackupHarness(storePrefix: string): Promise<BackupHarness> {
+  const credentialsKey = randomBytes(32).toString('hex');
+  const encryptionKey = randomBytes(32).toString('hex');
+  const [db, redis, sshd] = await Promise.all([createTestDatabase(), createTestRedis(), startTestSshd()]);
+  const backupDir = await tempDir(storePrefix);
+  const env = parseBackupWorkerEnv({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'error',
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: redis.prefix,
+    CREDENTIALS_KEY: credentialsKey,
+    BACKUP_ENCRYPTION_KEY: encryptionKey,
+    BACKUP_DIR: backupDir,
+    HEALTH_PORT: '0',
+  });
+  const worker = await runWorker({
+    queue: 'backup',
+    env,
+    concurrency: 2,
+    handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY }),
+  });
+  // Retries stay on (the catalog's default) but without the production backoff.
+  const producer = createProducer({ connection: redis.url, prefix: redis.prefix, jobOptions: { backoff: { type: 'fixed', delay: 200 } } });
+  const events = createQueueEvents('backup', { connection: redis.url, prefix: redis.prefix });
+  await events.waitUntilReady();
+  return {
+    db,
+    redis,
+    sshd,
+    backupDir,
+    worker,
+    producer,
+    events,
+    credentialsKey,
+    encryptionKey,
+    async close() {
+      await events.close();
+      await producer.close();
+      await worker.close();
+      await sshd.stop();
+      await redis.cleanup();
+      await db.drop();
+      await rm(backupDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -5,59 +5,28 @@ import { join } from 'node:path';
 import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backup, Server } from '@mm/db';
-import { createProducer, createQueueEvents, recordIdOf, type BackupOptions, type Producer } from '@mm/jobs';
-import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
-import { runWorker, type RunningWorker } from '@mm/worker-runtime';
-import { parseBackupWorkerEnv } from '../src/env.js';
-import { backupHandlers } from '../src/handlers/backup.js';
-import { expectSameTree, extractArchive, filesUnder, listArchive, run, sha256File, tempDir, writeSampleTree, writeTree } from './backup-test-kit.js';
+import { recordIdOf, type BackupOptions, type Producer } from '@mm/jobs';
+import { insertTestServer, type TestDatabase, type TestSshd } from '@mm/testing';
+import { expectSameTree, extractArchive, filesUnder, listArchive, run, sha256File, startBackupHarness, writeSampleTree, writeTree, type BackupHarness } from './backup-test-kit.js';
 
-const credentialsKey = randomBytes(32).toString('hex');
-const encryptionKey = randomBytes(32).toString('hex');
-
+let h: BackupHarness;
 let db: TestDatabase;
-let redis: TestRedis;
 let sshd: TestSshd;
 let backupDir: string;
-let worker: RunningWorker;
 let producer: Producer;
 let events: QueueEvents;
+let credentialsKey: string;
+let encryptionKey: string;
 const cleanupDirs: string[] = [];
 
 beforeAll(async () => {
-  [db, redis, sshd] = await Promise.all([createTestDatabase(), createTestRedis(), startTestSshd()]);
-  backupDir = await tempDir('mm-backup-store-');
-  const env = parseBackupWorkerEnv({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'error',
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    QUEUE_PREFIX: redis.prefix,
-    CREDENTIALS_KEY: credentialsKey,
-    BACKUP_ENCRYPTION_KEY: encryptionKey,
-    BACKUP_DIR: backupDir,
-    HEALTH_PORT: '0',
-  });
-  worker = await runWorker({
-    queue: 'backup',
-    env,
-    concurrency: 2,
-    handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY }),
-  });
-  // Retries stay on (the catalog's default) but without the production backoff.
-  producer = createProducer({ connection: redis.url, prefix: redis.prefix, jobOptions: { backoff: { type: 'fixed', delay: 200 } } });
-  events = createQueueEvents('backup', { connection: redis.url, prefix: redis.prefix });
-  await events.waitUntilReady();
+  h = await startBackupHarness('mm-backup-store-');
+  ({ db, sshd, backupDir, producer, events, credentialsKey, encryptionKey } = h);
 });
 
 afterAll(async () => {
-  await events?.close();
-  await producer?.close();
-  await worker?.close();
-  await sshd?.stop();
-  await redis?.cleanup();
-  await db?.drop();
-  await Promise.all([backupDir, ...cleanupDirs].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
+  await h?.close();
+  await Promise.all(cleanupDirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
 async function serverWith(backupPaths: string[]): Promise<Server> {

@@ -4,6 +4,8 @@ import { ApiError } from '../errors.js';
 export const AUDIT_CURSOR_PATTERN =
   '^(000[1-9]|00[1-9]\\d|0[1-9]\\d{2}|[1-9]\\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d\\.\\d{3}Z_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
+const CURSOR = new RegExp(AUDIT_CURSOR_PATTERN);
+
 export interface AuditCursor {
   at: Date;
   id: string;
@@ -15,7 +17,7 @@ export const encodeAuditCursor = ({ at, id }: AuditCursor): string => `${at.toIS
 export function decodeAuditCursor(cursor: string): AuditCursor {
   const [stamp = '', id = ''] = cursor.split('_');
   const at = new Date(stamp);
-  if (Number.isNaN(at.getTime()) || !new RegExp(AUDIT_CURSOR_PATTERN).test(cursor)) {
+  if (Number.isNaN(at.getTime()) || !CURSOR.test(cursor)) {
     throw new ApiError('VALIDATION_ERROR', 'The cursor is not valid; pass meta.nextCursor from the previous page.', [{ path: '/cursor', message: 'is not a cursor' }]);
   }
   return { at, id };

@@ -32,12 +32,14 @@ export function encodeCursor(cursor: Cursor): string {
   return bytes.toString('base64url');
 }
 
+const CURSOR = new RegExp(CURSOR_PATTERN);
+
 /**
  * The position a client sends back. A time beyond what a record can hold is clamped to the nearest one: no record
  * lies beyond it, so the page is the same, and PostgreSQL never sees a timestamp it cannot read.
  */
 export function decodeCursor(value: string): Cursor {
-  const bytes = new RegExp(CURSOR_PATTERN).test(value) ? Buffer.from(value, 'base64url') : Buffer.alloc(0);
+  const bytes = CURSOR.test(value) ? Buffer.from(value, 'base64url') : Buffer.alloc(0);
   if (bytes.length !== 24) throw invalid('/cursor', 'The cursor is not valid; pass meta.nextCursor from the previous page unchanged.');
   const raw = bytes.readBigInt64BE(0);
   const micros = raw < MIN_MICROS ? MIN_MICROS : raw > MAX_MICROS ? MAX_MICROS : raw;
