@@ -1,5 +1,7 @@
 # One image for every service; SERVICE picks which one runs (api, backup-worker, scan-worker, update-worker).
 FROM node:20-bookworm-slim AS base
+# restic is the backup repository engine (docs/BACKUPS.md); the API and the backup worker run it as a child process.
+RUN apt-get update && apt-get install -y --no-install-recommends restic ca-certificates && rm -rf /var/lib/apt/lists/*
 RUN npm i -g pnpm@12.4.2
 WORKDIR /app
 

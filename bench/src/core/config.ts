@@ -17,6 +17,15 @@ export interface BenchConfig {
   scaleOutJobs: number;
   scaleOutServers: number;
   scaleOutWorkers: number[];
+  /** Servers in the fleet-run scenario's run (issue #15: 1,000). */
+  fleetRunServers: number;
+  /**
+   * A fleet quick scan over loopback servers at a concurrency (issue #15: 200 at 50): the whole run against
+   * servers / concurrency x one quick scan alone, both through the API and real worker processes.
+   */
+  fleetScan: { servers: number; concurrency: number; singleSamples: number };
+  /** Queue backends side by side (Redis and PostgreSQL): jobs enqueued, pickup samples, and quick scans drained over a loopback fleet. */
+  backendSizes: { enqueueJobs: number; pickupSamples: number; scanJobs: number; scanServers: number };
   /** When set, the product side of each HTTP comparison is CPU-profiled (first round) into this folder. */
   profileDir?: string;
   log(message: string): void;
@@ -43,6 +52,9 @@ function baseConfig(quick: boolean, rounds: number | undefined, log: (message: s
       scaleOutJobs: 30,
       scaleOutServers: 2,
       scaleOutWorkers: [1, 2],
+      fleetRunServers: 50,
+      fleetScan: { servers: 6, concurrency: 3, singleSamples: 2 },
+      backendSizes: { enqueueJobs: 100, pickupSamples: 10, scanJobs: 10, scanServers: 2 },
       log,
     };
   }
@@ -62,6 +74,10 @@ function baseConfig(quick: boolean, rounds: number | undefined, log: (message: s
     scaleOutJobs: 5_000,
     scaleOutServers: 20,
     scaleOutWorkers: [1, 2, 4],
+    fleetRunServers: 1_000,
+    fleetScan: { servers: 200, concurrency: 50, singleSamples: 5 },
+    // The issue's 200 quick scans per backend and round.
+    backendSizes: { enqueueJobs: 5_000, pickupSamples: 200, scanJobs: 200, scanServers: 10 },
     log,
   };
 }

@@ -26,7 +26,8 @@ export const enqueue: Scenario = {
             label: 'API: JWT + validation + server check + index + enqueue',
             spec: { url: api.url, headers: { 'content-type': 'application/json', authorization: `Bearer ${api.token}` }, requests: [{ method: 'POST', path: `/api/servers/${world.server.id}/scan`, body: BODY }] },
           },
-          0.9,
+          // Issue 13: the enqueue route at 0.7 of a bare queue.add route at least, with auth, validation, audit and a log line on it.
+          0.7,
         );
         const held = await productRedis.redis.zcard(`${productRedis.prefix}:scan-queue:prioritized`);
         return { metrics, notes: [`The API wrote ${held} jobs during the run; no worker ran, so every job stayed queued (prioritized).`] };

@@ -37,7 +37,7 @@ async function apiPickupSamples(api: RunningApi, serverId: string, watch: JobWat
 
 export const pickup: Scenario = {
   id: 'pickup',
-  title: "4. Pickup latency: API 202 -> the scan worker's first progress event, idle worker",
+  title: "4. Pickup latency: a scan request -> the worker's first progress event, idle worker",
   async run(config) {
     const world = await createBenchWorld();
     const productRedis = createBenchRedis('pickup-api');
@@ -51,36 +51,39 @@ export const pickup: Scenario = {
       // One unmeasured job: the worker's first SSH connection and JIT warm-up are not pickup.
       await apiPickupSamples(api, world.server.id, watch, 1);
       const per = Math.max(1, Math.ceil(config.pickupSamples / config.rounds));
-      const product: number[] = [];
       const fromSent: number[] = [];
-      const baseline: number[] = [];
+      const fromAccepted: number[] = [];
+      const fromAddCall: number[] = [];
+      const fromAdded: number[] = [];
       for (let round = 0; round < config.rounds; round++) {
-        baseline.push(...(await bullmqPickupSamples(baselineRedis, per)));
+        const base = await bullmqPickupSamples(baselineRedis, per);
+        fromAddCall.push(...base.fromAddCall);
+        fromAdded.push(...base.fromAdded);
         const samples = await apiPickupSamples(api, world.server.id, watch, per);
-        product.push(...samples.fromAccepted);
         fromSent.push(...samples.fromSent);
+        fromAccepted.push(...samples.fromAccepted);
       }
-      const p50 = percentile(product, 50);
-      const b50 = percentile(baseline, 50);
+      const p50 = percentile(fromSent, 50);
+      const b50 = percentile(fromAddCall, 50);
       return {
         metrics: [
           compare(
-            'pickup latency p50 (p99)',
+            'pickup latency p50 (p99), clocks started before the request / the add call',
             'ms',
-            { label: 'API 202 -> first progress event (real scan worker process)', median: p50, p99: percentile(product, 99), samples: product },
-            { label: 'BullMQ add -> processor start, one process', median: b50, p99: percentile(baseline, 99), samples: baseline },
+            { label: 'POST sent -> first progress event (API, real scan worker process)', median: p50, p99: percentile(fromSent, 99), samples: fromSent },
+            { label: 'queue.add called -> first progress event (bare BullMQ worker)', median: b50, p99: percentile(fromAddCall, 99), samples: fromAddCall },
             { text: 'p50 <= baseline p50 + 3 ms', check: () => p50 <= b50 + 3 },
           ),
           compare(
-            'request sent -> first progress p50 (p99), for reference',
+            'pickup latency p50 (p99), clocks started when the 202 arrived / the add resolved',
             'ms',
-            { label: 'POST sent -> first progress event', median: percentile(fromSent, 50), p99: percentile(fromSent, 99), samples: fromSent },
-            { label: 'BullMQ add -> processor start, one process', median: b50, p99: percentile(baseline, 99), samples: baseline },
+            { label: '202 received -> first progress event', median: percentile(fromAccepted, 50), p99: percentile(fromAccepted, 99), samples: fromAccepted },
+            { label: 'queue.add resolved -> first progress event', median: percentile(fromAdded, 50), p99: percentile(fromAdded, 99), samples: fromAdded },
           ),
         ],
         notes: [
-          `${product.length} samples per side, ${IDLE_MS} ms idle before each; the product side waits for each scan to finish before the next.`,
-          'The worker starts on the job while the 202 is still on its way to the client, so "from the 202" can be below the baseline; "from request sent" adds the HTTP round trip.',
+          `${fromSent.length} samples per side, ${IDLE_MS} ms idle before each; both sides wait for each job to finish before the next, and both end at the progress event seen through QueueEvents.`,
+          'The first pair is the comparison: the product side includes the HTTP request, auth, validation and the audit entry, as a client sees it. The second starts both clocks after the enqueue returned; there the worker may already be on the job while the 202 travels back, so it can be below the baseline.',
         ],
       };
     } finally {

@@ -1,6 +1,5 @@
 import { createProducer, type JobName, type Producer } from '@mm/jobs';
-import { FULL_SCAN_SCRIPT } from '@mm/scan-worker/src/full-scan/script.js';
-import { QUICK_SCAN_SCRIPT } from '@mm/scan-worker/src/quick-scan/command.js';
+import { FULL_SCAN_SCRIPT, QUICK_SCAN_SCRIPT } from '@mm/scan-worker/test-kit';
 import { warmExecSamples } from '../baselines/ssh-exec.js';
 import { compare, type Metric, type Scenario } from '../core/scenario.js';
 import { percentile } from '../core/stats.js';

@@ -41,3 +41,20 @@ describe('parseEnv', () => {
     expect(parseEnv(Schema, { PORT: '' }).PORT).toBe(3000);
   });
 });
+
+describe('parseEnv: REDIS_CLUSTER', () => {
+  it('defaults QUEUE_PREFIX to the {mm} hash tag in cluster mode and takes comma-separated seed nodes', () => {
+    const env = parseEnv(Schema, { REDIS_CLUSTER: 'true', REDIS_URL: 'redis://10.0.0.1:7001, redis://10.0.0.2:7002' });
+    expect({ cluster: env.REDIS_CLUSTER, prefix: env.QUEUE_PREFIX, url: env.REDIS_URL }).toEqual({ cluster: true, prefix: '{mm}', url: 'redis://10.0.0.1:7001, redis://10.0.0.2:7002' });
+    expect(parseEnv(Schema, { REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'prod{mm}' }).QUEUE_PREFIX).toBe('prod{mm}');
+    expect(parseEnv(Schema, {}).REDIS_CLUSTER).toBe(false);
+  });
+
+  it('refuses a cluster prefix without a hash tag, a bad seed, and several nodes without cluster mode', () => {
+    expect(() => parseEnv(Schema, { REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'bull' })).toThrow(/QUEUE_PREFIX must hold a hash tag such as \{mm\}/);
+    expect(() => parseEnv(Schema, { REDIS_CLUSTER: 'true', QUEUE_PREFIX: '{}' })).toThrow(/QUEUE_PREFIX must hold a hash tag/);
+    expect(() => parseEnv(Schema, { REDIS_CLUSTER: 'true', REDIS_URL: 'redis://a:7001,http://b:7002' })).toThrow(/seed node that is not a redis:\/\/ URL: "http:\/\/b:7002"/);
+    expect(() => parseEnv(Schema, { REDIS_URL: 'redis://a:7001,redis://b:7002' })).toThrow(/REDIS_URL names several nodes: set REDIS_CLUSTER=true/);
+    expect(() => parseEnv(Schema, { REDIS_CLUSTER: 'maybe' })).toThrow(/REDIS_CLUSTER/);
+  });
+});

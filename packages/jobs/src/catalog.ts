@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { JobsOptions } from 'bullmq';
+import { backupCompleted, fullScanCompleted, type CompletionEvents } from './job-events.js';
 
 /** Queue aliases (what the REST API accepts in `?queue=`) and the BullMQ queue names behind them. */
 export const QueueName = {
@@ -76,10 +77,19 @@ export const UpdateOptions = Type.Object(
   {
     dry_run: Type.Boolean({ default: false }),
     packages: Type.Optional(Type.Array(Type.String({ pattern: PACKAGE_NAME_PATTERN }), { maxItems: 500, uniqueItems: true })),
+    /** Absent = 'never'. 'if-required': after a real update, reboot when the server says it needs one, and wait for it to come back. */
+    reboot: Type.Optional(Type.Union([Type.Literal('never'), Type.Literal('if-required')], { description: "'if-required' reboots the server after the update when it reports a reboot is required (default 'never')" })),
   },
   { additionalProperties: false },
 );
 export type UpdateOptions = Static<typeof UpdateOptions>;
+
+/**
+ * A storage target named by a trigger or schedule: a target's id, or 'default' for the one from the environment
+ * (BACKUP_REPOSITORY). Absent in a backup payload: the server's target, then the default.
+ */
+export const StorageTargetRef = Type.Union([Uuid, Type.Literal('default')]);
+export type StorageTargetRef = Static<typeof StorageTargetRef>;
 
 // Payloads carry ids and small options only: BullMQ keeps job data in clear text in Redis.
 export const BackupPayload = Type.Object(
@@ -89,6 +99,7 @@ export const BackupPayload = Type.Object(
     userId: Type.Union([Uuid, Type.Null()]),
     options: BackupOptions,
     isScheduled: Type.Boolean(),
+    storageTargetId: Type.Optional(StorageTargetRef),
   },
   { additionalProperties: false },
 );
@@ -99,19 +110,32 @@ export type BackupPayload = Static<typeof BackupPayload>;
  * `repeat:<scheduler>:<time>` job id, so the record id is derived from that id (`recordIdOf`), not carried here.
  */
 export const ScheduledBackupPayload = Type.Object(
-  { serverId: Uuid, scheduleId: Uuid, options: BackupOptions },
+  { serverId: Uuid, scheduleId: Uuid, options: BackupOptions, storageTargetId: Type.Optional(StorageTargetRef) },
   { additionalProperties: false },
 );
 export type ScheduledBackupPayload = Static<typeof ScheduledBackupPayload>;
 
 export const ScanPayload = Type.Object(
-  { serverId: Uuid, scanId: Uuid, userId: Type.Union([Uuid, Type.Null()]) },
+  {
+    serverId: Uuid,
+    scanId: Uuid,
+    userId: Type.Union([Uuid, Type.Null()]),
+    /** A rollout's gate scan: the fleet run whose `rollout.gate.command` the scan also runs (read from PostgreSQL, never carried here). */
+    gateOfRun: Type.Optional(Uuid),
+  },
   { additionalProperties: false },
 );
 export type ScanPayload = Static<typeof ScanPayload>;
 
 export const UpdatePayload = Type.Object(
-  { serverId: Uuid, updateId: Uuid, userId: Type.Union([Uuid, Type.Null()]), options: UpdateOptions },
+  {
+    serverId: Uuid,
+    updateId: Uuid,
+    userId: Type.Union([Uuid, Type.Null()]),
+    options: UpdateOptions,
+    /** Started by an admin with `?now=true`: runs whatever the server's maintenance windows say (issue #15). */
+    ignoreMaintenanceWindows: Type.Optional(Type.Boolean()),
+  },
   { additionalProperties: false },
 );
 export type UpdatePayload = Static<typeof UpdatePayload>;
@@ -127,6 +151,9 @@ export type VerifyPayload = Static<typeof VerifyPayload>;
 // Written without lookahead so JSON-schema tools (and fast-check's generators) can use it: every segment but '..'.
 export const RESTORE_TARGET_PATTERN = '^(?:/(?:[^/.\\u0000\\n\\r][^/\\u0000\\n\\r]*|\\.(?:[^/.\\u0000\\n\\r][^/\\u0000\\n\\r]*)?|\\.\\.[^/\\u0000\\n\\r]+)?)+$';
 
+/** A restore's subset: absolute paths inside the backup, no '..' segment, not `/` (that is the whole backup). */
+export const RestorePaths = Type.Array(Type.String({ minLength: 2, maxLength: 4096, pattern: RESTORE_TARGET_PATTERN }), { minItems: 1, maxItems: 100, uniqueItems: true });
+
 /** Streams a backup (its whole chain, for an incremental) back over SSH and extracts it under targetPath. */
 export const RestorePayload = Type.Object(
   {
@@ -135,17 +162,36 @@ export const RestorePayload = Type.Object(
     serverId: Uuid,
     targetPath: Type.String({ minLength: 1, maxLength: 4096, pattern: RESTORE_TARGET_PATTERN }),
     userId: Type.Union([Uuid, Type.Null()]),
+    /** Only these members (absolute paths as backed up; a folder brings what is under it); absent: everything. */
+    paths: Type.Optional(RestorePaths),
   },
   { additionalProperties: false },
 );
 export type RestorePayload = Static<typeof RestorePayload>;
 
+/**
+ * `restic check --read-data-subset=n/t` on one storage target; `checkId` is the job id and the id of its
+ * storage_target_checks row, which the API inserts (pending) before enqueueing.
+ */
+export const CheckTargetPayload = Type.Object(
+  { checkId: Uuid, storageTargetId: StorageTargetRef, userId: Type.Union([Uuid, Type.Null()]) },
+  { additionalProperties: false },
+);
+export type CheckTargetPayload = Static<typeof CheckTargetPayload>;
+
 /** Applies every server's retention policy and removes finished BullMQ jobs past their age; userId null when the daily scheduler ran it. */
 export const CleanupPayload = Type.Object({ userId: Type.Union([Uuid, Type.Null()]) }, { additionalProperties: false });
 export type CleanupPayload = Static<typeof CleanupPayload>;
 
-/** The PostgreSQL table a job's worker owns a record in (one row per job), or null for jobs without one. */
-export type RecordTableName = 'backups' | 'scans' | 'updates' | 'restores';
+/**
+ * Deletes every backup of one server (archive files, restic snapshots by the `server:<id>` tag, records), then the
+ * server itself: `DELETE /api/servers/:id?deleteBackups=true`. `purgeId` is the job id; no record table.
+ */
+export const PurgeServerPayload = Type.Object(
+  { purgeId: Uuid, serverId: Uuid, userId: Type.Union([Uuid, Type.Null()]) },
+  { additionalProperties: false },
+);
+export type PurgeServerPayload = Static<typeof PurgeServerPayload>;
 
 interface JobDefinition {
   queue: QueueAlias;
@@ -156,11 +202,16 @@ interface JobDefinition {
    * and a job scheduler its own `repeat:…` id; the record id is then derived from the job id (`recordIdOf`).
    */
   idField: string | null;
-  record: RecordTableName | null;
+  /** The PostgreSQL table the job's worker owns a record in (one row per job; @mm/records), or null for jobs without one. */
+  record: string | null;
   /** At most one exclusive job runs per server at a time, across every worker process (a backup and an update never overlap). */
   exclusive: boolean;
   /** Default run-time limit; past it the job is stopped like a cancel and fails with "timed out after N s" (env can override). */
   timeoutMs: number;
+  /** The progress milestones its handler reports, named in the job's log (`progress 40% (execution started)`). */
+  progress: Readonly<Record<string, number>>;
+  /** The webhook events a completed job raises, from its handler's result (which this types: `ResultOf`). */
+  completed?: CompletionEvents<never>;
 }
 
 const MINUTE_MS = 60_000;
@@ -176,6 +227,8 @@ export const catalog = {
     record: 'backups',
     exclusive: true,
     timeoutMs: 6 * HOUR_MS,
+    progress: BackupProgress,
+    completed: backupCompleted,
   },
   'backup:scheduled': {
     queue: 'backup',
@@ -185,6 +238,8 @@ export const catalog = {
     record: 'backups',
     exclusive: true,
     timeoutMs: 6 * HOUR_MS,
+    progress: BackupProgress,
+    completed: backupCompleted,
   },
   'backup:verify': {
     queue: 'backup',
@@ -194,6 +249,7 @@ export const catalog = {
     record: null,
     exclusive: false,
     timeoutMs: 2 * HOUR_MS,
+    progress: BackupProgress,
   },
   'backup:restore': {
     queue: 'backup',
@@ -203,6 +259,7 @@ export const catalog = {
     record: 'restores',
     exclusive: true,
     timeoutMs: 6 * HOUR_MS,
+    progress: BackupProgress,
   },
   'backup:cleanup': {
     queue: 'backup',
@@ -212,9 +269,50 @@ export const catalog = {
     record: null,
     exclusive: false,
     timeoutMs: 30 * MINUTE_MS,
+    progress: BackupProgress,
   },
-  'scan:full': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans', exclusive: false, timeoutMs: 10 * MINUTE_MS },
-  'scan:quick': { queue: 'scan', payload: ScanPayload, priority: JobPriority.NORMAL, idField: 'scanId', record: 'scans', exclusive: false, timeoutMs: 10 * MINUTE_MS },
+  // Exclusive: it never runs beside a backup, restore or update of the same server (the server lease).
+  'backup:purge-server': {
+    queue: 'backup',
+    payload: PurgeServerPayload,
+    priority: JobPriority.LOW,
+    idField: 'purgeId',
+    record: null,
+    exclusive: true,
+    timeoutMs: 2 * HOUR_MS,
+    progress: BackupProgress,
+  },
+  'backup:check-target': {
+    queue: 'backup',
+    payload: CheckTargetPayload,
+    priority: JobPriority.LOW,
+    idField: 'checkId',
+    record: null,
+    exclusive: false,
+    timeoutMs: 6 * HOUR_MS,
+    progress: BackupProgress,
+  },
+  'scan:full': {
+    queue: 'scan',
+    payload: ScanPayload,
+    priority: JobPriority.NORMAL,
+    idField: 'scanId',
+    record: 'scans',
+    exclusive: false,
+    timeoutMs: 10 * MINUTE_MS,
+    progress: ScanProgress,
+    completed: fullScanCompleted,
+  },
+  'scan:quick': {
+    queue: 'scan',
+    payload: ScanPayload,
+    priority: JobPriority.NORMAL,
+    idField: 'scanId',
+    record: 'scans',
+    exclusive: false,
+    timeoutMs: 10 * MINUTE_MS,
+    progress: ScanProgress,
+  },
   'update:server': {
     queue: 'update',
     payload: UpdatePayload,
@@ -223,13 +321,18 @@ export const catalog = {
     record: 'updates',
     exclusive: true,
     timeoutMs: HOUR_MS,
+    progress: UpdateProgress,
   },
 } as const satisfies Record<string, JobDefinition>;
 
 export type Catalog = typeof catalog;
 export type JobName = keyof Catalog;
 export const jobNames = Object.keys(catalog) as JobName[];
+/** The record tables the catalog's entries name (what @mm/records maps to drizzle tables). */
+export type RecordTableName = Exclude<Catalog[JobName]['record'], null>;
 export type PayloadOf<N extends JobName> = Static<Catalog[N]['payload']>;
+/** What job N's handler returns: the result its `completed` events read, or anything for jobs that raise none. */
+export type ResultOf<N extends JobName> = Catalog[N] extends { completed: CompletionEvents<infer R> } ? R : unknown;
 /** The job names that run on queue Q. */
 export type JobNameOf<Q extends QueueAlias> = { [N in JobName]: Catalog[N]['queue'] extends Q ? N : never }[JobName];
 

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import { catalog, queueAliases, type JobName, type PayloadOf, type QueueAlias } from './catalog.js';
 import { validatePayload } from './payload-validation.js';
-import { createQueue, createRedisConnection, type QueueConfig } from './queue-factory.js';
+import { createQueue, type AnyQueueConfig } from './backend.js';
+import { createRedisConnection } from './queue-factory.js';
 
 /** What a caller may override per job; the id, name and queue always come from the catalog. */
 export type EnqueueOptions = Omit<JobsOptions, 'jobId' | 'repeat'>;
@@ -15,15 +16,15 @@ export interface Producer {
   close(): Promise<void>;
 }
 
-export interface ProducerConfig extends QueueConfig {
-  /** Overrides for every job this producer adds (tests shrink `backoff` with it). */
-  jobOptions?: EnqueueOptions;
-}
+/** Overrides for every job this producer adds (tests shrink `backoff` with it). */
+export type ProducerConfig = AnyQueueConfig & { jobOptions?: EnqueueOptions };
 
 export function createProducer(config: ProducerConfig): Producer {
-  const ownsConnection = typeof config.connection === 'string';
-  const connection = typeof config.connection === 'string' ? createRedisConnection(config.connection, 'producer') : config.connection;
-  const queues = Object.fromEntries(queueAliases.map((alias) => [alias, createQueue(alias, { connection, prefix: config.prefix })])) as Record<
+  // A Redis URL is opened once and shared by every queue; a PostgreSQL config gives each queue its own small pool.
+  const owned = 'connection' in config && typeof config.connection === 'string' ? createRedisConnection(config.connection, 'producer') : null;
+  const { jobOptions, ...queueConfig } = config;
+  const shared: AnyQueueConfig = owned ? { connection: owned, prefix: config.prefix } : queueConfig;
+  const queues = Object.fromEntries(queueAliases.map((alias) => [alias, createQueue(alias, shared)])) as Record<
     QueueAlias,
     Queue
   >;
@@ -36,12 +37,12 @@ export function createProducer(config: ProducerConfig): Producer {
       const data = validatePayload(name, payload);
       const def = catalog[name];
       const jobId = def.idField === null ? randomUUID() : ((data as Record<string, unknown>)[def.idField] as string);
-      return queues[def.queue].add(name, data, { priority: def.priority, ...config.jobOptions, ...opts, jobId });
+      return queues[def.queue].add(name, data, { priority: def.priority, ...jobOptions, ...opts, jobId });
     },
     close() {
       closing ??= (async () => {
         await Promise.allSettled(Object.values(queues).map((q) => q.close()));
-        if (ownsConnection) connection.disconnect();
+        owned?.disconnect();
       })();
       return closing;
     },

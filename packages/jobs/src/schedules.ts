@@ -16,6 +16,8 @@ export interface BackupScheduleSpec {
   cron: string;
   timezone: string;
   options: BackupOptions;
+  /** The schedule's own storage target (null/absent: the server's, then the default). */
+  storageTargetId?: string | null;
 }
 
 export interface CleanupScheduleSpec {
@@ -35,7 +37,12 @@ interface SchedulerTemplate {
 }
 
 function backupTemplate(spec: BackupScheduleSpec): SchedulerTemplate {
-  const data = validatePayload('backup:scheduled', { serverId: spec.serverId, scheduleId: spec.id, options: spec.options });
+  const data = validatePayload('backup:scheduled', {
+    serverId: spec.serverId,
+    scheduleId: spec.id,
+    options: spec.options,
+    ...(spec.storageTargetId ? { storageTargetId: spec.storageTargetId } : {}),
+  });
   return { id: backupSchedulerId(spec.id), name: 'backup:scheduled', pattern: spec.cron, tz: spec.timezone, data, priority: catalog['backup:scheduled'].priority };
 }
 

@@ -37,7 +37,7 @@ const backupPayload = () => ({
 
 describe('catalog', () => {
   it('maps each queue to exactly its job names', () => {
-    expect(jobNamesOf('backup').sort()).toEqual(['backup:cleanup', 'backup:manual', 'backup:restore', 'backup:scheduled', 'backup:verify']);
+    expect(jobNamesOf('backup').sort()).toEqual(['backup:check-target', 'backup:cleanup', 'backup:manual', 'backup:purge-server', 'backup:restore', 'backup:scheduled', 'backup:verify']);
     expect(jobNamesOf('scan').sort()).toEqual(['scan:full', 'scan:quick']);
     expect(jobNamesOf('update')).toEqual(['update:server']);
   });
@@ -109,7 +109,10 @@ describe('processor', () => {
     const processor = createProcessor(
       'scan',
       {
-        'scan:full': async (p) => seen.push(`full ${p.scanId}`),
+        'scan:full': async (p) => {
+          seen.push(`full ${p.scanId}`);
+          return { findings: 0, notes: 0, critical: [] };
+        },
         'scan:quick': async (p) => seen.push(`quick ${p.scanId}`),
       },
       () => ({}),

@@ -61,3 +61,14 @@ export class SshAbortedError extends SshError {
     super(message, false);
   }
 }
+
+/** The command printed more than its output limit; the remote process has been killed. Not retried: it would print as much again. */
+export class SshOutputLimitError extends SshError {
+  override name = 'SshOutputLimitError';
+  constructor(
+    readonly limitBytes: number,
+    where: string,
+  ) {
+    super(`output of a command on ${where} passed its limit of ${limitBytes} bytes; the command was killed`, false);
+  }
+}

@@ -1,5 +1,3 @@
-import { PACKAGE_NAME_PATTERN } from '@mm/jobs';
-
 // Guards for every value that reaches a remote shell. Commands are built only from constants and these.
 
 /** POSIX single-quote quoting: the result is always exactly one shell word, whatever `arg` contains. */
@@ -14,12 +12,4 @@ export function assertRemotePath(path: string): string {
   if (!path.startsWith('/')) throw new Error(`remote path must be absolute: ${JSON.stringify(path)}`);
   if (/[\0\n\r]/.test(path)) throw new Error(`remote path must not contain NUL, newline or carriage return: ${JSON.stringify(path)}`);
   return path;
-}
-
-const packageName = new RegExp(PACKAGE_NAME_PATTERN);
-
-/** A package name as the catalog's schema accepts it (no spaces, metacharacters or leading dash); returns it unchanged. */
-export function assertPackageName(name: string): string {
-  if (typeof name !== 'string' || !packageName.test(name)) throw new Error(`invalid package name: ${JSON.stringify(name)}`);
-  return name;
 }

@@ -2,22 +2,26 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Logger } from '@mm/config';
+import type { SshLogger as Logger } from './types.js';
 import { Client, type ClientChannel, type ClientErrorExtensions, type ConnectConfig } from 'ssh2';
 import { ChannelLimiter } from './channel-limiter.js';
-import { HostKeyMismatchError, SshAbortedError, SshAuthError, SshConnectionError, SshError, SshTimeoutError } from './errors.js';
+import { HostKeyMismatchError, SshAbortedError, SshAuthError, SshConnectionError, SshError, SshOutputLimitError, SshTimeoutError } from './errors.js';
 import { hostKeyFingerprint } from './fingerprint.js';
 import { LineSplitter } from './line-splitter.js';
 import { killCommand, newMarker, wrapCommand } from './remote-command.js';
 import type { ExecOptions, ExecResult, SshTarget, StreamResult } from './types.js';
 
 export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+/** Buffered output (stdout + stderr) one command may print; the biggest real one, a full scan of a large host, is well under 1 MiB. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** How long killing a timed-out or aborted command may take before we give up on it (the remote `timeout` is the backstop). */
 const KILL_TIMEOUT_MS = 10_000;
 /** Retries of a channel open that sshd refused for lack of a free session slot (20 ms doubling: ~5 s in all). */
 const OPEN_RETRIES = 8;
 
 export interface ConnectionOptions {
+  /** The checked address to connect to (host-policy.ts); `target.host` stays the name used in messages. */
+  address: string;
   maxChannels: number;
   readyTimeoutMs: number;
   keepaliveIntervalMs: number;
@@ -100,7 +104,7 @@ export class SshConnection {
 
       try {
         client.connect({
-          host: target.host,
+          host: opts.address,
           port: target.port,
           username: target.username,
           ...authConfig(target),
@@ -242,9 +246,19 @@ export class SshConnection {
           } catch (err) {
             stop(err instanceof Error ? err : new Error(String(err)));
           }
-        });
+        }, opts.maxLineLength);
       const outLines = guarded(opts.onStdoutLine);
       const errLines = guarded(opts.onStderrLine);
+      const maxOutputBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+      let outputBytes = 0;
+      /** Counts buffered output; false once past the limit (the chunk is dropped and the command is being killed). */
+      const withinLimit = (chunk: Buffer): boolean => {
+        if (stopping) return false;
+        outputBytes += chunk.length;
+        if (outputBytes <= maxOutputBytes) return true;
+        stop(new SshOutputLimitError(maxOutputBytes, this.where));
+        return false;
+      };
       let stopping: Error | undefined;
       let settled = false;
       // Resolution needs the channel closed, stderr drained and (when streaming) the sink finished.
@@ -312,6 +326,7 @@ export class SshConnection {
       ch.on('error', onChannelError);
       ch.stderr.on('error', onChannelError);
       ch.stderr.on('data', (chunk: Buffer) => {
+        if (!withinLimit(chunk)) return;
         stderrChunks.push(chunk);
         errLines?.push(chunk);
       });
@@ -341,6 +356,7 @@ export class SshConnection {
         );
       } else {
         ch.on('data', (chunk: Buffer) => {
+          if (!withinLimit(chunk)) return;
           outcome.stdout.push(chunk);
           outLines?.push(chunk);
         });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Logger } from '@mm/config';
+import type { SshLogger as Logger } from './types.js';
 import { HostKeyMismatchError, SshError } from './errors.js';
+import { resolveAllowedAddress, STRICT_HOST_POLICY, systemLookup, type HostLookup, type HostPolicy } from './host-policy.js';
 import { SshConnection } from './ssh-connection.js';
 import type { ExecOptions, SshSession, SshTarget } from './types.js';
 
@@ -13,6 +14,10 @@ export interface SshPoolOptions {
   keepaliveIntervalMs?: number;
   /** Connect + handshake + auth limit. Default 20_000. */
   readyTimeoutMs?: number;
+  /** Which addresses may be connected to; default: no loopback, no deny list. Checked on every connect, on the resolved address. */
+  hostPolicy?: HostPolicy;
+  /** Name resolution (tests simulate DNS answers); default: the system resolver. */
+  lookup?: HostLookup;
   log?: Logger;
 }
 
@@ -40,6 +45,8 @@ export class SshPool {
   private readonly keepaliveIntervalMs: number;
   private readonly readyTimeoutMs: number;
   private readonly log: Logger | undefined;
+  private readonly hostPolicy: HostPolicy;
+  private readonly lookup: HostLookup;
   private closed = false;
 
   constructor(opts: SshPoolOptions = {}) {
@@ -48,11 +55,21 @@ export class SshPool {
     this.keepaliveIntervalMs = opts.keepaliveIntervalMs ?? 15_000;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
     this.log = opts.log;
+    this.hostPolicy = opts.hostPolicy ?? STRICT_HOST_POLICY;
+    this.lookup = opts.lookup ?? systemLookup;
   }
 
   /** Whether `key` has an established connection that a session would reuse (no TCP connect, no handshake). */
   hasOpenConnection(key: string): boolean {
     return this.entries.get(key)?.connection?.isOpen === true;
+  }
+
+  /**
+   * The address `host` resolves to now, checked against the pool's host policy (HostNotAllowedError otherwise): for
+   * anything else that touches a server's address (a TCP probe) under the same rule as the SSH connect.
+   */
+  allowedAddress(host: string, port: number): Promise<string> {
+    return resolveAllowedAddress(host, port, this.hostPolicy, this.lookup);
   }
 
   /** Connections open or being opened. */
@@ -68,6 +85,7 @@ export class SshPool {
     const connection = await this.connection(key, target);
     const pinned: SshTarget = { ...target, hostKeyFingerprint: connection.fingerprint };
     const fresh = () => this.connection(key, pinned);
+    const discard = () => this.discard(key);
     return {
       hostKeyFingerprint: connection.fingerprint,
       async exec(command: string, opts?: ExecOptions) {
@@ -75,6 +93,9 @@ export class SshPool {
       },
       async execToStream(command, sink, opts) {
         return (await fresh()).execToStream(command, sink, opts);
+      },
+      reset() {
+        discard();
       },
     };
   }
@@ -112,7 +133,11 @@ export class SshPool {
   }
 
   private open(key: string, target: SshTarget, identity: string): Entry {
-    const entry: Entry = { identity, connecting: SshConnection.open(target, this.connectionOptions()), connection: undefined, idleTimer: undefined };
+    // Resolve once, check, then connect to that very address: a second DNS answer is never consulted.
+    const connecting = resolveAllowedAddress(target.host, target.port, this.hostPolicy, this.lookup).then((address) =>
+      SshConnection.open(target, { address, ...this.connectionOptions() }),
+    );
+    const entry: Entry = { identity, connecting, connection: undefined, idleTimer: undefined };
     this.entries.set(key, entry);
     entry.connecting.then(
       (connection) => {
@@ -149,6 +174,15 @@ export class SshPool {
     }, this.idleTimeoutMs);
     // An idle connection must not keep a finished process alive.
     entry.idleTimer.unref();
+  }
+
+  /** Drops `key`'s connection at once, whatever runs on it. */
+  private discard(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    clearTimeout(entry.idleTimer);
+    entry.connecting.then((connection) => connection.close(), () => {});
   }
 
   private retire(key: string, entry: Entry): void {

@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Worker } from 'bullmq';
 import type { Logger } from '@mm/config';
-import { CANCEL_TOPIC, cancelMarkerKey, createRelay, isCancelMessage } from '@mm/jobs';
+import { CANCEL_TOPIC, cancelMarkerKey, createRelay, isCancelMessage, type QueueBackend } from '@mm/jobs';
 
 export interface CancelListener {
   /** The reason when the API asked to cancel this job (its marker is set), else null; clears the marker. Checked as a job starts. */
@@ -12,12 +11,14 @@ export interface CancelListener {
 }
 
 /**
- * Subscribes this worker process to the cancel topic of the BullMQ Relay. Every worker receives every cancel; the one
- * holding the job aborts it (`worker.cancelJob`), the others find nothing to cancel.
+ * Subscribes this worker process to the cancel topic of the BullMQ Relay (on Redis, or on PostgreSQL where the Relay
+ * reads its inbox after a NOTIFY). Every worker receives every cancel; the one holding the job aborts it
+ * (`worker.cancelJob`), the others find nothing to cancel. Markers live in the backend's key-value store.
  */
-export async function startCancelListener(opts: { worker: Worker; connection: Redis; prefix: string; name: string; log: Logger }): Promise<CancelListener> {
-  const { worker, connection, prefix, log } = opts;
-  const relay = createRelay({ connection, prefix, name: opts.name });
+export async function startCancelListener(opts: { worker: Worker; backend: QueueBackend; name: string; log: Logger }): Promise<CancelListener> {
+  const { worker, backend, log } = opts;
+  const prefix = backend.prefix;
+  const relay = createRelay({ ...backend.queueConfig, name: opts.name });
   relay.on('error', (err: Error) => log.warn({ err }, 'cancel relay error'));
   try {
     await relay.subscribe(CANCEL_TOPIC, (message) => {
@@ -37,10 +38,10 @@ export async function startCancelListener(opts: { worker: Worker; connection: Re
   let closing: Promise<void> | undefined;
   return {
     consume(jobId) {
-      return connection.getdel(cancelMarkerKey(prefix, jobId));
+      return backend.kv.take(cancelMarkerKey(prefix, jobId));
     },
     async clear(jobId) {
-      await connection.del(cancelMarkerKey(prefix, jobId)).catch((err: unknown) => log.warn({ err, jobId }, 'could not clear the cancel marker'));
+      await backend.kv.delete(cancelMarkerKey(prefix, jobId)).catch((err: unknown) => log.warn({ err, jobId }, 'could not clear the cancel marker'));
     },
     close() {
       closing ??= relay.close();

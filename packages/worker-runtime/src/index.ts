@@ -1,9 +1,11 @@
 export { WorkerEnv, WorkerEnvSchema, healthPortEnv, type WorkerEnvValues } from './worker-env.js';
 export { runWorker, type RunWorkerOptions, type RunningWorker } from './run-worker.js';
 export { runWorkerMain } from './run-worker-main.js';
-export type { JobContext } from './job-context.js';
-export type { RecordWriter, TableSpecificInsert } from './record-writer.js';
+export { BULLMQ_KEEP_LOGS, MAX_OUTPUT_LINES_PER_ATTEMPT, type JobContext } from './job-context.js';
+export { LOG_LINE_MAX_CHARS, cutLogLine } from './job-log-writer.js';
+export type { RecordWriter, TableSpecificInsert } from '@mm/records';
 export { classifyError } from './error-classification.js';
 export { SecretRedactor } from './secret-redactor.js';
 export { stallSettings } from './stall-settings.js';
 export { createJobOutput, type JobOutput } from './job-output.js';
+export { startHealthServer, type HealthServer, type DependencyCheck } from './health-server.js';

@@ -2,10 +2,11 @@ import { and, eq, isNull } from 'drizzle-orm';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@mm/config';
 import { decryptCredentials, servers, type Db, type Server, type ServerCredentials } from '@mm/db';
-import { recordIdOf, type JobName, type QueueAlias } from '@mm/jobs';
+import { recordIdOf, type JobName, type PayloadOf, type QueueAlias } from '@mm/jobs';
+import { createRecordLifecycle, type RecordLifecycle, type RecordWriter } from '@mm/records';
 import { HostKeyMismatchError, type SshPool, type SshSession, type SshTarget } from '@mm/ssh';
 import type { JobJournal } from './job-journal.js';
-import { createRecordLifecycle, type RecordLifecycle, type RecordWriter } from './record-writer.js';
+import { cutLogLine } from './job-log-writer.js';
 import { SecretRedactor } from './secret-redactor.js';
 
 export interface ProgressOptions {
@@ -50,6 +51,8 @@ export interface JobRuntime<Q extends QueueAlias> {
 export interface JobContextDeps<Q extends QueueAlias> {
   queue: Q;
   job: Job;
+  /** The job's payload, validated once (schema defaults applied) on its way in. */
+  payload: PayloadOf<JobName>;
   signal: AbortSignal | undefined;
   db: Db;
   ssh: SshPool;
@@ -58,6 +61,14 @@ export interface JobContextDeps<Q extends QueueAlias> {
   /** The attempt's log lines and metrics (job_logs, live `log` events); absent, lines go to job.log only. */
   journal?: JobJournal;
 }
+
+/**
+ * Output lines one attempt keeps (job_logs, live events, BullMQ's job log); past it one warning says so and the rest is
+ * dropped: a host that prints without end cannot fill PostgreSQL or Redis. A large upgrade prints two or three thousand.
+ */
+export const MAX_OUTPUT_LINES_PER_ATTEMPT = 10_000;
+/** BullMQ keeps this many latest entries of a job's own log (bull-board); job_logs has the whole log. */
+export const BULLMQ_KEEP_LOGS = 1_000;
 
 function secretsOf(credentials: ServerCredentials): (string | undefined)[] {
   return credentials.type === 'key' ? [credentials.privateKey, credentials.passphrase] : [credentials.password];
@@ -68,34 +79,46 @@ export function createJobContext<Q extends QueueAlias>(deps: JobContextDeps<Q>):
   const serverId = (job.data as { serverId?: unknown } | undefined)?.serverId;
   const log = deps.log.child({ jobId: job.id, queue, jobName: job.name, serverId });
   const redactor = new SecretRedactor();
-  const lifecycle = createRecordLifecycle<Q>(job, db);
+  const name = job.name as JobName;
+  const lifecycle = createRecordLifecycle<Q>(db, { name, payload: deps.payload, jobId: String(job.id), attempt: job.attemptsMade + 1 });
   let outputChain: Promise<void> = Promise.resolve();
+  let outputLines = 0;
+  // job.log trims to job.opts.keepLogs; set here, on this worker's copy, so whoever enqueued the job does not decide how much Redis its log takes.
+  job.opts.keepLogs = BULLMQ_KEEP_LOGS;
 
   const ctx: JobContext<Q> = {
     job,
-    recordId: recordIdOf(job.name as JobName, job.data, String(job.id)),
+    recordId: recordIdOf(name, deps.payload, String(job.id)),
     log,
     db,
     ssh,
     signal: deps.signal,
 
     async progress(value, opts) {
+      // The lines before this progress reach the stream before it (PostgreSQL backend; nothing to wait for on Redis).
+      await deps.journal?.settled();
       await job.updateProgress(value);
       deps.journal?.progress(value);
       if (opts?.record !== false) await lifecycle.progress(value);
     },
 
     output(line) {
-      const clean = redactor.line(line);
+      if (outputLines >= MAX_OUTPUT_LINES_PER_ATTEMPT) {
+        if (outputLines++ === MAX_OUTPUT_LINES_PER_ATTEMPT) ctx.warning(`output past ${MAX_OUTPUT_LINES_PER_ATTEMPT} lines is not kept for this attempt`);
+        return outputChain;
+      }
+      outputLines++;
+      // Redacted whole, then cut: a cut must not split a secret into parts the redactor no longer knows.
+      const clean = cutLogLine(redactor.line(line));
       deps.journal?.line('output', clean);
-      outputChain = outputChain.then(
-        () => job.log(clean).then(() => undefined),
-      ).catch((err: unknown) => log.warn({ err }, 'could not append to the job log'));
+      outputChain = outputChain
+        .then(() => job.log(clean).then(() => undefined))
+        .catch((err: unknown) => log.warn({ err }, 'could not append to the job log'));
       return outputChain;
     },
 
     warning(message) {
-      const clean = redactor.text(message);
+      const clean = cutLogLine(redactor.text(message));
       log.warn({ warning: clean }, 'job warning');
       deps.journal?.line('warning', clean);
     },
@@ -105,9 +128,10 @@ export function createJobContext<Q extends QueueAlias>(deps: JobContextDeps<Q>):
       if (!server) throw new UnrecoverableError(`server ${id} no longer exists`);
       let credentials: ServerCredentials;
       try {
-        credentials = decryptCredentials(server.credentials, deps.credentialsKey);
+        // Bound to the row's id, host, port and username: credentials moved under another address do not decrypt.
+        credentials = decryptCredentials(server.credentials, deps.credentialsKey, { serverId: server.id, host: server.host, port: server.port, username: server.username });
       } catch (err) {
-        throw new UnrecoverableError(`server ${id}: ${(err as Error).message}`);
+        throw new UnrecoverableError(`server ${server.name} (${id}): ${(err as Error).message}`);
       }
       for (const secret of secretsOf(credentials)) redactor.addSecret(secret);
       return {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Job } from 'bullmq';
 import type { JobLogKind } from '@mm/db';
-import { BackupProgress, ScanProgress, UpdateProgress, type QueueAlias } from '@mm/jobs';
+import { catalog, type JobName, type QueueAlias } from '@mm/jobs';
 import { failureReason } from './failure-reason.js';
 import type { JobLogEvents } from './job-log-events.js';
 import type { JobLogWriter } from './job-log-writer.js';
@@ -13,23 +13,25 @@ export interface JobJournal {
   line(kind: JobLogKind, text: string): void;
   /** The milestone line for a progress value (`progress 40% (execution started)`). */
   progress(value: number): void;
+  /** Waits (2 s at most) until the live lines sent so far are on the events stream, so progress follows them. Never rejects. */
+  settled(): Promise<void>;
   /** Writes the lines buffered so far to PostgreSQL (waits 2 s at most: PostgreSQL may be away). Never rejects. */
   flush(): Promise<void>;
   /** The attempt returned: a closing line, lines flushed, metrics. Call before BullMQ marks the job completed. */
   completed(): Promise<void>;
   /** The attempt threw: its reason as a warning line, lines flushed, metrics. Call before the record is marked failed. */
   failed(failure: { err: unknown; message: string; final: boolean; cancelled: boolean }): Promise<void>;
+  /** The attempt was put back without using an attempt (why: a warning line); lines flushed as far as they can be. */
+  deferred(message: string): Promise<void>;
 }
 
-const progressNames: Record<QueueAlias, Map<number, string>> = {
-  backup: milestoneNames(BackupProgress),
-  scan: milestoneNames(ScanProgress),
-  update: milestoneNames(UpdateProgress),
-};
-
-function milestoneNames(steps: Record<string, number>): Map<number, string> {
-  return new Map(Object.entries(steps).map(([name, value]) => [value, name.toLowerCase().replaceAll('_', ' ')]));
-}
+/** Each job name's progress milestones by value (catalog `progress`), named once at load. */
+const progressNames = new Map<string, Map<number, string>>(
+  (Object.keys(catalog) as JobName[]).map((name) => [
+    name,
+    new Map(Object.entries(catalog[name].progress).map(([step, value]) => [value, step.toLowerCase().replaceAll('_', ' ')])),
+  ]),
+);
 
 const seconds = (startedAt: number) => `${((Date.now() - startedAt) / 1_000).toFixed(1)} s`;
 
@@ -68,14 +70,15 @@ export function createJobJournal(deps: { queue: QueueAlias; job: Job; writer: Jo
   return {
     line,
     progress(value) {
-      const name = progressNames[queue].get(value);
+      const name = progressNames.get(job.name)?.get(value);
       line('milestone', `progress ${value}%${name ? ` (${name})` : ''}`);
     },
+    settled: () => within(live.settled(), FLUSH_WAIT_MS),
     flush: () => within(stored.flush(), FLUSH_WAIT_MS),
     async completed() {
       line('milestone', `attempt ${attempt} completed in ${seconds(startedAt)}`);
       live.end();
-      await within(stored.flush(), FLUSH_WAIT_MS);
+      await within(Promise.all([stored.flush(), live.settled()]).then(() => undefined), FLUSH_WAIT_MS);
       ended('completed');
     },
     async failed({ err, message, final, cancelled }) {
@@ -83,8 +86,14 @@ export function createJobJournal(deps: { queue: QueueAlias; job: Job; writer: Jo
       const verdict = cancelled ? 'cancelled' : final ? 'failed' : `failed; attempt ${attempt + 1} of ${attempts} follows after a backoff`;
       line('warning', `attempt ${attempt} ${verdict} after ${seconds(startedAt)} (${reason}): ${message}`);
       live.end();
-      await within(stored.flush(), FLUSH_WAIT_MS);
+      await within(Promise.all([stored.flush(), live.settled()]).then(() => undefined), FLUSH_WAIT_MS);
       ended(cancelled ? 'cancelled' : final ? 'failed' : 'retried', reason);
+    },
+    async deferred(message) {
+      line('warning', `attempt ${attempt} deferred after ${seconds(startedAt)}, no attempt used: ${message}`);
+      live.end();
+      await within(Promise.all([stored.flush(), live.settled()]).then(() => undefined), FLUSH_WAIT_MS);
+      ended('deferred');
     },
   };
 }

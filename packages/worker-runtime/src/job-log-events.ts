@@ -2,6 +2,7 @@ import type { QueueEventsProducer } from 'bullmq';
 import type { Logger } from '@mm/config';
 import type { JobLogKind } from '@mm/db';
 import { QUEUE_EVENTS_MAX_LEN } from '@mm/jobs';
+import { cutLogLine } from './job-log-writer.js';
 
 export interface JobLogEventsOptions {
   producer: QueueEventsProducer;
@@ -12,6 +13,12 @@ export interface JobLogEventsOptions {
   connected: () => boolean;
   /** Called with the number of output lines left out of the live stream. */
   onSkipped?: (count: number) => void;
+  /**
+   * Each publish of a job waits for its previous one. Needed on PostgreSQL: the producer's pool runs concurrent
+   * publishes on several connections, so call order (and event id order) would not hold. On Redis one connection
+   * keeps the order by itself.
+   */
+  ordered?: boolean;
 }
 
 /** Publishes one job attempt's lines live. */
@@ -19,6 +26,8 @@ export interface JobLogEventSink {
   publish(kind: JobLogKind, line: string): void;
   /** Says how many output lines were left out, if any; called once the attempt is over. */
   end(): void;
+  /** Resolves once the lines published so far are on the stream (ordered mode; at once otherwise). Never rejects. */
+  settled(): Promise<void>;
 }
 
 /**
@@ -35,6 +44,7 @@ export class JobLogEvents {
   private readonly rate: number;
   private readonly connected: () => boolean;
   private readonly onSkipped: JobLogEventsOptions['onSkipped'];
+  private readonly ordered: boolean;
   private lastErrorLog = 0;
 
   constructor(opts: JobLogEventsOptions) {
@@ -43,6 +53,7 @@ export class JobLogEvents {
     this.rate = opts.outputLinesPerSecond ?? 20;
     this.connected = opts.connected;
     this.onSkipped = opts.onSkipped;
+    this.ordered = opts.ordered ?? false;
     // It shares the worker's connection, whose own handler reports Redis outages: nothing more to say here.
     this.producer.on('error', (err: Error) => this.log.debug({ err }, 'live log publisher error'));
   }
@@ -52,14 +63,22 @@ export class JobLogEvents {
     let refilledAt = Date.now();
     let skipped = 0;
     let skippedTotal = 0;
+    let tail: Promise<void> = Promise.resolve();
     const note = (count: number) => `… ${count} output line${count === 1 ? '' : 's'} not streamed live; GET /api/jobs/${jobId}/logs has every line`;
     const send = (kind: JobLogKind, line: string) => {
       if (!this.connected()) return;
-      this.producer.publishEvent({ eventName: 'log', jobId, line, kind }, QUEUE_EVENTS_MAX_LEN).catch((err: unknown) => {
-        if (Date.now() - this.lastErrorLog < 10_000) return;
-        this.lastErrorLog = Date.now();
-        this.log.warn({ err: { message: (err as Error).message }, jobId }, 'could not publish a live log line');
-      });
+      // Cut here too: the events stream is shared by every job and read by every SSE client.
+      const publish = () =>
+        this.producer.publishEvent({ eventName: 'log', jobId, line: cutLogLine(line), kind }, QUEUE_EVENTS_MAX_LEN).then(
+          () => undefined,
+          (err: unknown) => {
+            if (Date.now() - this.lastErrorLog < 10_000) return;
+            this.lastErrorLog = Date.now();
+            this.log.warn({ err: { message: (err as Error).message }, jobId }, 'could not publish a live log line');
+          },
+        );
+      if (this.ordered) tail = tail.then(publish);
+      else void publish();
     };
     const flushSkipped = () => {
       if (skipped === 0) return;
@@ -90,6 +109,7 @@ export class JobLogEvents {
         flushSkipped();
         if (skippedTotal > 0) this.log.debug({ jobId, skipped: skippedTotal }, 'output lines left out of the live stream');
       },
+      settled: () => tail,
     };
   }
 

@@ -39,8 +39,19 @@ interface Pending {
   at: Date;
 }
 
-/** Longer lines (a binary blob on stdout, a minified file) are cut: the log is for people. */
-const MAX_LINE_CHARS = 8_192;
+/**
+ * Longest line kept in any job log sink (job_logs, BullMQ's job log, the live `log` event and so SSE), in UTF-16 code
+ * units: longer ones (a binary blob on stdout, a minified file, a hostile host) are cut. The log is for people.
+ */
+export const LOG_LINE_MAX_CHARS = 8_192;
+
+/** Cuts `line` to LOG_LINE_MAX_CHARS with a marker, never between the two halves of a surrogate pair. */
+export function cutLogLine(line: string): string {
+  if (line.length <= LOG_LINE_MAX_CHARS) return line;
+  const high = line.charCodeAt(LOG_LINE_MAX_CHARS - 1);
+  const end = high >= 0xd800 && high <= 0xdbff ? LOG_LINE_MAX_CHARS - 1 : LOG_LINE_MAX_CHARS;
+  return `${line.slice(0, end)} … [line cut at ${LOG_LINE_MAX_CHARS} characters]`;
+}
 /** A row as jsonb_to_recordset reads it (column names). */
 interface Row {
   job_id: string;
@@ -58,8 +69,8 @@ const UNIQUE_VIOLATION = '23505';
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 function clip(line: string): string {
-  const clean = line.replace(UNSTORABLE, '\uFFFD');
-  return clean.length > MAX_LINE_CHARS ? `${clean.slice(0, MAX_LINE_CHARS)} … [line cut at ${MAX_LINE_CHARS} characters]` : clean;
+  // Cut first: the replacement then runs on at most LOG_LINE_MAX_CHARS characters, whatever a host printed.
+  return cutLogLine(line).replace(UNSTORABLE, '\uFFFD');
 }
 
 /** Bounds one statement's JSON (a backlog after an outage can be 10,000 lines). */

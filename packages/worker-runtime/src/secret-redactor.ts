@@ -26,9 +26,15 @@ export class SecretRedactor {
   /** Exact values to hide (a server's decrypted password, passphrase, private key and each line of it). */
   addSecret(value: string | undefined): void {
     if (!value) return;
-    for (const part of [value, ...value.split(/\r?\n/)]) {
+    // The value itself, whatever its length: a 3-character password is still a password (issue #12). Short ones
+    // blank out matching text in ordinary output too; that is the price of never showing them.
+    for (const whole of [value, value.trim()]) if (whole !== '') this.secrets.add(whole);
+    const lines = value.split(/\r?\n/);
+    if (lines.length < 2) return;
+    for (const part of lines) {
       const trimmed = part.trim();
-      // Short fragments ("-----", "ab") would blank out ordinary output and hide nothing worth hiding.
+      // Lines of a multi-line value (a private key): short fragments ("-----", "ab") hide nothing worth hiding, and the
+      // key block itself is cut by its BEGIN/END lines.
       if (trimmed.length >= 6 && !/^-+(BEGIN|END)/.test(trimmed)) this.secrets.add(trimmed);
     }
   }

@@ -26,6 +26,13 @@ export const WorkerEnv = {
   /** A job finding its server busy waits a random time in this range (without using an attempt), then tries again. */
   SERVER_BUSY_DELAY_MIN_MS: Type.Integer({ minimum: 10, default: 2_000 }),
   SERVER_BUSY_DELAY_MAX_MS: Type.Integer({ minimum: 10, default: 5_000 }),
+  /**
+   * Managed servers on 127.0.0.0/8 and ::1 (labs, tests). Off by default: a server's address must not lead back to this
+   * machine. Link-local, cloud-metadata and this deployment's own Redis and PostgreSQL stay refused either way.
+   */
+  SERVER_ALLOW_LOOPBACK: Type.Boolean({ default: false }),
+  /** A job whose attempt failed while PostgreSQL did not answer waits this long and tries again, without using an attempt. */
+  DATABASE_RETRY_DELAY_MS: Type.Integer({ minimum: 100, default: 5_000 }),
 };
 
 export const WorkerEnvSchema = Type.Object(WorkerEnv);

@@ -2,8 +2,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { QueueAlias } from '@mm/jobs';
 import type { FailureReason } from './failure-reason.js';
 
-/** How an attempt ended: `retried` is a failed attempt BullMQ will try again, `failed` the last one. */
-export type JobOutcome = 'completed' | 'failed' | 'retried' | 'cancelled';
+/**
+ * How an attempt ended: `retried` is a failed attempt BullMQ will try again, `failed` the last one, `deferred` one
+ * put back without using an attempt (PostgreSQL unavailable).
+ */
+export type JobOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'deferred';
 
 export interface WorkerMetrics {
   registry: Registry;
@@ -22,7 +25,7 @@ export function createWorkerMetrics(queue: QueueAlias, sshConnections: () => num
   collectDefaultMetrics({ register: registry });
   const duration = new Histogram({
     name: 'mm_job_duration_seconds',
-    help: 'Job attempt duration in this worker by job name and outcome (completed, failed, retried, cancelled)',
+    help: 'Job attempt duration in this worker by job name and outcome (completed, failed, retried, cancelled, deferred)',
     labelNames: ['queue', 'name', 'outcome'],
     // From a quick scan (about a second) to a backup near its 6 h limit.
     buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1_800, 3_600, 10_800, 21_600],
@@ -63,7 +66,7 @@ export function createWorkerMetrics(queue: QueueAlias, sshConnections: () => num
         ended = true;
         active.dec({ queue });
         duration.observe({ queue, name, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
-        if (outcome !== 'completed') failures.inc({ queue, name, reason: reason ?? 'other', final: String(outcome !== 'retried') });
+        if (outcome !== 'completed' && outcome !== 'deferred') failures.inc({ queue, name, reason: reason ?? 'other', final: String(outcome !== 'retried') });
       };
     },
     logLinesDropped(count, reason) {

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseEnv } from '@mm/config';
 import { jobLogs, pruneJobLogs } from '@mm/db';
-import { createProducer, createQueueEvents, type Producer, type ScanPayload } from '@mm/jobs';
+import { createProducer, createQueueEvents, type Handlers, type Producer, type ScanPayload } from '@mm/jobs';
 import { SshAuthError } from '@mm/ssh';
 import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
 import { runWorker, WorkerEnvSchema, type JobContext, type RunningWorker } from '../src/index.js';
@@ -29,6 +29,8 @@ const handle = async (payload: ScanPayload, ctx: JobContext<'scan'>) => {
   if (!behaviour) throw new Error('no behaviour');
   return behaviour(payload, ctx);
 };
+// One test double for both names: its result is no full scan's, so it raises no events.
+const testHandlers = { 'scan:full': handle, 'scan:quick': handle } as unknown as Handlers<'scan', JobContext<'scan'>>;
 
 /** The live `log` and `progress` events per job, as an API process's QueueEvents sees them. */
 const live = new Map<string, string[]>();
@@ -58,6 +60,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     DATABASE_URL: testDb.url,
     REDIS_URL: redis.url,
+    // The test sshd listens on loopback, which workers refuse by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
     QUEUE_PREFIX: redis.prefix,
     CREDENTIALS_KEY,
     HEALTH_PORT: '0',
@@ -68,7 +72,7 @@ beforeAll(async () => {
     queue: 'scan',
     env,
     concurrency: 2,
-    handlers: { 'scan:full': handle, 'scan:quick': handle },
+    handlers: testHandlers,
     jobLogs: { liveOutputLinesPerSecond: LIVE_RATE },
   });
   producer = createProducer({ connection: redis.url, prefix: redis.prefix, jobOptions: { backoff: { type: 'fixed', delay: 50 } } });

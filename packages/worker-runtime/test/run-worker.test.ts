@@ -10,7 +10,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseEnv } from '@mm/config';
 import { createDatabase, scans, servers } from '@mm/db';
-import { createProducer, ScanProgress, type Producer, type ScanPayload } from '@mm/jobs';
+import { createProducer, ScanProgress, type Handlers, type Producer, type ScanPayload } from '@mm/jobs';
 import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
 import { runWorker, WorkerEnvSchema, type JobContext, type RunningWorker } from '../src/index.js';
 import { startHealthServer } from '../src/health-server.js';
@@ -62,6 +62,8 @@ async function realScan(payload: ScanPayload, ctx: JobContext<'scan'>): Promise<
 async function handle(payload: ScanPayload, ctx: JobContext<'scan'>) {
   return (behaviours.get(payload.scanId) ?? realScan)(payload, ctx);
 }
+// One test double for both names: its result is no full scan's, so it raises no events.
+const testHandlers = { 'scan:full': handle, 'scan:quick': handle } as unknown as Handlers<'scan', JobContext<'scan'>>;
 
 async function waitForState(id: string, state: 'completed' | 'failed') {
   await vi.waitFor(async () => expect(await producer.queue('scan').getJobState(id)).toBe(state), { timeout: 30_000, interval: 100 });
@@ -82,13 +84,15 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     DATABASE_URL: testDb.url,
     REDIS_URL: redis.url,
+    // The test sshd listens on loopback, which workers refuse by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
     QUEUE_PREFIX: redis.prefix,
     CREDENTIALS_KEY,
     HEALTH_PORT: '0',
     HEALTH_HOST: '127.0.0.1',
     SHUTDOWN_TIMEOUT_MS: '10000',
   });
-  running = await runWorker({ queue: 'scan', env, concurrency: 2, handlers: { 'scan:full': handle, 'scan:quick': handle }, log });
+  running = await runWorker({ queue: 'scan', env, concurrency: 2, handlers: testHandlers, log });
   producer = createProducer({ connection: redis.url, prefix: redis.prefix, jobOptions: { backoff: { type: 'fixed', delay: 50 } } });
 });
 
@@ -155,8 +159,8 @@ describe('job lifecycle', () => {
   });
 
   it('stores the reason on the last failed attempt of a retryable error (connection refused)', async () => {
-    const server = await insertTestServer(testDb.db, sshd, { credentialsKey: CREDENTIALS_KEY });
-    await testDb.db.update(servers).set({ port: 1 }).where(eq(servers.id, server.id));
+    // Registered at port 1 (credentials sealed for it): moving the port under them afterwards would fail to decrypt instead.
+    const server = await insertTestServer(testDb.db, { ...sshd, port: 1 }, { credentialsKey: CREDENTIALS_KEY });
     const scanId = randomUUID();
     await producer.enqueue('scan:full', { serverId: server.id, scanId, userId: null }, { attempts: 2 });
     const job = await waitForState(scanId, 'failed');
@@ -274,7 +278,7 @@ describe('health probe and shutdown', () => {
       HEALTH_PORT: '0',
       HEALTH_HOST: '127.0.0.1',
     });
-    const second = await runWorker({ queue: 'scan', env, concurrency: 1, handlers: { 'scan:full': handle, 'scan:quick': handle }, log: log.child({ worker: 'second' }) });
+    const second = await runWorker({ queue: 'scan', env, concurrency: 1, handlers: testHandlers, log: log.child({ worker: 'second' }) });
     const url = `http://127.0.0.1:${second.healthPort}/health`;
     expect((await fetch(url)).status).toBe(200);
 

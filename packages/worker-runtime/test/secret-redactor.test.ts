@@ -27,4 +27,15 @@ describe('SecretRedactor', () => {
       expect(r.line(plain)).toBe(plain);
     }
   });
+
+  it('hides secrets of any length, not only those of 6 characters or more (issue #12)', () => {
+    const r = new SecretRedactor();
+    for (const secret of ['x9', 'abc', 'Pa55']) r.addSecret(secret);
+    expect(r.line('sudo: password was abc, then Pa55, then x9')).toBe('sudo: password was [redacted], then [redacted], then [redacted]');
+    expect(r.text('ssh: x9 rejected')).toBe('ssh: [redacted] rejected');
+    // A secret with surrounding blanks is hidden as given too, not only trimmed.
+    r.addSecret(' q ');
+    expect(r.line('got q here')).toBe('got[redacted]here');
+    expect(r.line('q')).toBe('[redacted]');
+  });
 });

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestRedis, type TestRedis } from '@mm/testing';
+import { redisLeaseStore } from '@mm/jobs';
 import { ServerLeases } from '../src/server-lease.js';
 
 let redis: TestRedis;
@@ -13,7 +14,7 @@ const never = () => {
 
 beforeAll(async () => {
   redis = await createTestRedis();
-  leases = new ServerLeases(redis.redis, { prefix: redis.prefix, leaseMs: 1_000, renewEveryMs: 200, log: pino({ level: 'silent' }) });
+  leases = new ServerLeases(redisLeaseStore(redis.redis, redis.prefix), { prefix: redis.prefix, leaseMs: 1_000, renewEveryMs: 200, log: pino({ level: 'silent' }) });
 });
 afterAll(async () => {
   await redis?.cleanup();

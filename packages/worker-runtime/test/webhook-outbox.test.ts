@@ -3,7 +3,8 @@ import type { Job } from 'bullmq';
 import { asc } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@mm/config';
-import { scans, servers, webhookDeliveries, webhooks } from '@mm/db';
+import { servers, webhookDeliveries, webhooks } from '@mm/db';
+import { readJob } from '@mm/jobs';
 import { createTestDatabase, type TestDatabase } from '@mm/testing';
 import { createWebhookOutbox, type WebhookOutbox } from '../src/webhook-outbox.js';
 
@@ -40,10 +41,10 @@ afterAll(async () => {
 describe('webhook outbox', () => {
   it('queues backup.completed once per backup, for the subscribed webhook only, with summary fields', async () => {
     const backupId = randomUUID();
-    const j = job('backup:manual', { serverId, backupId, userId: null, options: {} });
+    const j = job('backup:manual', { serverId, backupId, userId: null, options: {}, isScheduled: false });
     const result = { backupId, backupType: 'full', filePath: '/var/backups/x.tar.gz', sizeBytes: 1234, sha256: 'ab'.repeat(32), warnings: [] };
-    await outbox.jobCompleted('backup', j, result);
-    await outbox.jobCompleted('backup', j, result); // a re-run of the same finished backup
+    await outbox.jobCompleted('backup', j, readJob('backup', j), result);
+    await outbox.jobCompleted('backup', j, readJob('backup', j), result); // a re-run of the same finished backup
     const rows = await deliveries();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ webhookId: resultsHook, event: 'backup.completed', status: 'pending', attempts: 0, dedupKey: backupId });
@@ -51,23 +52,21 @@ describe('webhook outbox', () => {
     expect(JSON.stringify(rows[0]!.payload)).not.toContain('/var/backups');
   });
 
-  it('queues scan.critical_finding only for a completed full scan with a critical finding', async () => {
+  it('queues scan.critical_finding only for a full scan whose result has a critical finding', async () => {
     const critical = randomUUID();
     const mild = randomUUID();
-    await testDb.db.insert(scans).values([
-      {
-        id: critical,
-        serverId,
-        scanType: 'full',
-        status: 'completed',
-        result: { findings: [{ severity: 'critical', code: 'disk-usage', message: '/ is 99% full' }, { severity: 'low', code: 'long-uptime', message: 'up 400 days' }] },
-      },
-      { id: mild, serverId, scanType: 'full', status: 'completed', result: { findings: [{ severity: 'high', code: 'ssh-root-login', message: 'root may log in' }] } },
-    ]);
+    const quick = randomUUID();
+    const finding = { code: 'disk-usage', message: '/ is 99% full' };
     const before = (await deliveries()).length;
-    await outbox.jobCompleted('scan', job('scan:full', { serverId, scanId: mild, userId: null }), { findings: 1 });
+    const completed = (name: 'scan:full' | 'scan:quick', scanId: string, result: unknown) => {
+      const j = job(name, { serverId, scanId, userId: null });
+      return outbox.jobCompleted('scan', j, readJob('scan', j), result);
+    };
+    await completed('scan:full', mild, { findings: 1, notes: 0, critical: [] });
+    // A quick scan raises no events, whatever its result holds.
+    await completed('scan:quick', quick, { findings: 1, notes: 0, critical: [finding] });
     expect(await deliveries()).toHaveLength(before);
-    await outbox.jobCompleted('scan', job('scan:full', { serverId, scanId: critical, userId: null }), { findings: 2 });
+    await completed('scan:full', critical, { findings: 2, notes: 0, critical: [finding] });
     const rows = await deliveries();
     expect(rows).toHaveLength(before + 1);
     expect(rows.at(-1)).toMatchObject({ webhookId: resultsHook, event: 'scan.critical_finding', dedupKey: critical });
@@ -86,7 +85,9 @@ describe('webhook outbox', () => {
 
   it('never fails the job when the outbox cannot be written', async () => {
     const broken = createWebhookOutbox(testDb.db, createLogger({ name: 'test', level: 'silent', pretty: false }));
-    // An id that is not a UUID makes the scan lookup fail in PostgreSQL; the call still resolves.
-    await expect(broken.jobCompleted('scan', job('scan:full', { serverId, scanId: 'not-a-uuid', userId: null }), {})).resolves.toBeUndefined();
+    // A dedup key the outbox cannot store (NUL is not valid in PostgreSQL text) fails the insert; the call still resolves.
+    const j = job('scan:full', { serverId, scanId: randomUUID(), userId: null });
+    const read = readJob('scan', j);
+    await expect(broken.jobCompleted('scan', j, read, { findings: 1, notes: 0, critical: [{ code: 'x\u0000', message: 'y\u0000' }] })).resolves.toBeUndefined();
   });
 });

@@ -33,6 +33,8 @@ function startWorker(env: Record<string, string>): Started {
       LOG_LEVEL: 'info',
       DATABASE_URL: testDb.url,
       REDIS_URL: redis.url,
+      // The test sshd listens on loopback, which workers refuse by default.
+      SERVER_ALLOW_LOOPBACK: 'true',
       QUEUE_PREFIX: redis.prefix,
       CREDENTIALS_KEY,
       HEALTH_PORT: '0',
@@ -58,10 +60,9 @@ beforeAll(async () => {
   [testDb, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
   producer = createProducer({ connection: redis.url, prefix: redis.prefix });
   // The fixture jobs never connect; the row only has to exist for the record's foreign key.
-  const [server] = await testDb.db
-    .insert(servers)
-    .values({ name: 'fixture', host: '127.0.0.1', port: 1, username: 'nobody', authType: 'password', credentials: encryptCredentials({ type: 'password', password: randomUUID() }, CREDENTIALS_KEY) })
-    .returning();
+  const id = randomUUID();
+  const credentials = encryptCredentials({ type: 'password', password: randomUUID() }, CREDENTIALS_KEY, { serverId: id, host: '127.0.0.1', port: 1, username: 'nobody' });
+  const [server] = await testDb.db.insert(servers).values({ id, name: 'fixture', host: '127.0.0.1', port: 1, username: 'nobody', authType: 'password', credentials }).returning();
   serverId = server?.id ?? '';
 });
 
@@ -109,6 +110,8 @@ describe('worker process', () => {
     const scanId = randomUUID();
     await producer.enqueue('scan:full', { serverId, scanId, userId: null });
     await waitForState(scanId, 'active');
+    // Active in Redis is not yet "record written": wait for the handler to be past its record.start.
+    await vi.waitFor(() => expect(worker.stdout()).toContain('fixture job running'), { timeout: 10_000, interval: 50 });
     worker.child.kill('SIGTERM');
     await vi.waitFor(() => expect(worker.stdout()).toContain('shutting down'), { timeout: 10_000, interval: 50 });
     worker.child.kill('SIGINT');

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import cookie from '@fastify/cookie';
+import type { DestinationStream, LoggerOptions } from 'pino';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { loggerOptions } from '@mm/config';
-import type { ApiEnv } from './env.js';
-import { registerFormats } from './schemas/formats.js';
-import { LoginThrottle } from './domain/login-throttle.js';
+import { trustProxySetting, type ApiEnv } from './env.js';
+import { registerFormats } from './shared/formats.js';
+import { logDestination } from './shared/log-destination.js';
 import { typeboxValidatorCompiler } from './plugins/validation.js';
 import errorHandler, { frameworkErrors } from './plugins/error-handler.js';
+import jsonBody from './plugins/json-body.js';
 import requestLog, { RequestLogController } from './plugins/request-log.js';
 import database from './plugins/database.js';
 import queues from './plugins/queues.js';
@@ -15,48 +16,49 @@ import security from './plugins/security.js';
 import rateLimit from './plugins/rate-limit.js';
 import swagger from './plugins/swagger.js';
 import auth from './plugins/auth.js';
-import domain from './plugins/domain.js';
-import healthRoutes from './routes/health.js';
-import authRoutes from './routes/auth.js';
-import userRoutes from './routes/users.js';
-import serverRoutes from './routes/servers/manage.js';
-import backupRoutes from './routes/servers/backup.js';
-import scanRoutes from './routes/servers/scan.js';
-import updateRoutes from './routes/servers/update.js';
-import serverRecordRoutes from './routes/servers/records.js';
-import recordRoutes from './routes/records.js';
-import backupFileRoutes from './routes/backup-files.js';
-import historyRoutes from './routes/history.js';
-import jobRoutes from './routes/jobs.js';
-import jobCancelRoutes from './routes/job-cancel.js';
-import backupScheduleRoutes from './routes/backup-schedules.js';
-import retentionRoutes from './routes/retention.js';
-import maintenanceRoutes from './routes/maintenance.js';
+import apiTokens from './plugins/api-tokens.js';
+import sharedServices from './plugins/shared-services.js';
 import scheduleReconciler from './plugins/schedule-reconciler.js';
-import jobLogRoutes from './routes/job-logs.js';
-import metricsRoutes from './routes/metrics.js';
-import eventRoutes from './routes/events.js';
-import queueRoutes from './routes/queues.js';
-import sessionRoutes from './routes/session.js';
-import adminDashboard from './routes/admin-dashboard.js';
 import prometheus from './plugins/prometheus.js';
-import prometheusRoutes from './routes/prometheus.js';
 import events from './plugins/events.js';
 import audit from './plugins/audit.js';
 import webhookDispatcher from './plugins/webhook-dispatcher.js';
-import auditRoutes from './routes/audit.js';
-import webhookRoutes from './routes/webhooks.js';
-import { parseAllowedHosts } from './domain/webhook-url-guard.js';
+import { parseAllowedHosts } from '@mm/outbound-http';
+import { features } from './features/index.js';
 
-/** Fastify's request log line, with the SSE routes' `?access_token=` (a JWT) taken out of the URL. */
+/**
+ * The whole query string of a URL that may carry a token: the SSE routes (`?access_token=`, a JWT), and any URL whose
+ * query mentions a token once decoded. Cutting by key would let `access%5Ftoken=` through (Fastify decodes keys).
+ */
+export function redactUrl(req: FastifyRequest): string {
+  const at = req.url.indexOf('?');
+  if (at < 0) return req.url;
+  const query = req.url.slice(at + 1);
+  let decoded = query;
+  try {
+    decoded = decodeURIComponent(query);
+  } catch {
+    // Malformed escapes: judged on the raw text, and redacted below if it still looks like a token.
+  }
+  const sensitive = req.routeOptions?.config?.queryToken === true || /token/i.test(decoded) || /token/i.test(query);
+  return sensitive ? `${req.url.slice(0, at)}?[redacted]` : req.url;
+}
+
+/** Fastify's request log line, with the query string of token-carrying URLs taken out. */
 function serializeRequest(req: FastifyRequest): Record<string, unknown> {
   return {
     method: req.method,
-    url: req.url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]'),
+    url: redactUrl(req),
     host: req.host,
     remoteAddress: req.ip,
     remotePort: req.socket?.remotePort,
   };
+}
+
+/** pino settings of a running API: pretty in development, else JSON lines to stdout, buffered (shared/log-destination.ts). */
+function productionLogger(env: ApiEnv): LoggerOptions & { stream?: DestinationStream } {
+  const pretty = env.NODE_ENV === 'development';
+  return { ...loggerOptions({ name: 'api', level: env.LOG_LEVEL, pretty }), ...(pretty ? {} : { stream: logDestination() }) };
 }
 
 export interface BuildAppOptions {
@@ -67,83 +69,60 @@ export interface BuildAppOptions {
 
 /** Builds the instance without listening, so tests use the same app through inject or a real port. */
 export async function buildApp({ env, logger }: BuildAppOptions): Promise<FastifyInstance> {
+  // First, before anything connects: TRUST_PROXY=true (every hop) is refused with a message saying why.
+  const trustSetting = trustProxySetting(env.TRUST_PROXY);
+  // A hop count as Fastify's function form (its types lack the number form): trust the nearest n hops only.
+  const trustProxy = typeof trustSetting === 'number' ? (_address: string, hop: number) => hop < trustSetting : trustSetting;
   registerFormats();
   const app = Fastify({
     logger:
       logger === false || logger === true
         ? logger
-        : { ...(logger ?? loggerOptions({ name: 'api', level: env.LOG_LEVEL, pretty: env.NODE_ENV === 'development' })), serializers: { req: serializeRequest } },
+        : { ...(logger ?? productionLogger(env)), serializers: { req: serializeRequest } },
     bodyLimit: env.BODY_LIMIT_BYTES,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
-    trustProxy: env.TRUST_PROXY,
+    trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors,
     // One line per request (plugins/request-log.ts) instead of Fastify's two.
     logController: new RequestLogController(),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(typeboxValidatorCompiler);
-  app.addHook('onSend', async (request, reply) => {
+  // Set as the request arrives (a callback hook: no promise per request); every answer carries it, errors included.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    done();
   });
 
-  // Infrastructure first, then domain services, then routes.
+  // Infrastructure first, then the shared services, then the features (features/index.ts).
   await app.register(requestLog);
   await app.register(errorHandler);
+  await app.register(jsonBody);
   await app.register(database, { url: env.DATABASE_URL });
-  await app.register(queues, { redisUrl: env.REDIS_URL, prefix: env.QUEUE_PREFIX });
+  await app.register(queues, env);
   await app.register(security);
   await app.register(rateLimit, { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS });
   await app.register(swagger);
-  await app.register(cookie);
+  await app.register(apiTokens, { cacheTtlMs: 60_000 });
   await app.register(auth, { secret: env.JWT_SECRET, expiresIn: env.JWT_EXPIRES_IN });
-  await app.register(domain);
-  await app.register(events);
+  await app.register(sharedServices);
+  await app.register(events, { maxStreamsPerUser: env.SSE_MAX_STREAMS_PER_USER, maxStreams: env.SSE_MAX_STREAMS, maxBufferBytes: env.SSE_MAX_BUFFER_BYTES });
   await app.register(scheduleReconciler, { intervalMs: env.SCHEDULE_RECONCILE_INTERVAL_MS, cleanupCron: env.CLEANUP_CRON, cleanupTimezone: env.CLEANUP_TIMEZONE });
   await app.register(prometheus);
   await app.register(audit, { intervalMs: env.AUDIT_FLUSH_INTERVAL_MS, batchSize: env.AUDIT_BATCH_SIZE, maxEntries: env.AUDIT_BUFFER_MAX });
   await app.register(webhookDispatcher, {
     credentialsKey: env.CREDENTIALS_KEY,
-    policy: { allowPrivate: env.WEBHOOK_ALLOW_PRIVATE, allowedHosts: parseAllowedHosts(env.WEBHOOK_ALLOWED_HOSTS) },
+    policy: { allowPrivate: env.WEBHOOK_ALLOW_PRIVATE, allowedHosts: parseAllowedHosts(env.WEBHOOK_ALLOWED_HOSTS), subject: 'webhooks', allowSetting: 'WEBHOOK_ALLOWED_HOSTS' },
     timeoutMs: env.WEBHOOK_TIMEOUT_MS,
     maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
     retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
     pollIntervalMs: env.WEBHOOK_POLL_INTERVAL_MS,
   });
 
-  await app.register(healthRoutes);
-  // One per-account counter for both ways to log in (JWT and admin session), so neither resets the other's guesses.
-  const loginThrottle = new LoginThrottle(env.LOGIN_RATE_LIMIT_MAX, env.LOGIN_RATE_LIMIT_WINDOW_MS);
-  await app.register(authRoutes, { loginRateLimit: { max: env.LOGIN_RATE_LIMIT_MAX, windowMs: env.LOGIN_RATE_LIMIT_WINDOW_MS }, loginThrottle });
-  await app.register(userRoutes);
-  await app.register(serverRoutes, { credentialsKey: env.CREDENTIALS_KEY });
-  await app.register(backupRoutes);
-  await app.register(scanRoutes);
-  await app.register(updateRoutes);
-  await app.register(serverRecordRoutes);
-  await app.register(recordRoutes);
-  await app.register(backupFileRoutes, { backupDir: env.BACKUP_DIR });
-  await app.register(historyRoutes);
-  await app.register(jobRoutes);
-  await app.register(jobCancelRoutes);
-  await app.register(backupScheduleRoutes, { minIntervalSeconds: env.SCHEDULE_MIN_INTERVAL_S });
-  await app.register(retentionRoutes);
-  await app.register(maintenanceRoutes);
-  await app.register(jobLogRoutes);
-  await app.register(eventRoutes);
-  await app.register(queueRoutes);
-  await app.register(auditRoutes);
-  await app.register(webhookRoutes, { credentialsKey: env.CREDENTIALS_KEY });
-  await app.register(sessionRoutes, {
-    loginRateLimit: { max: env.LOGIN_RATE_LIMIT_MAX, windowMs: env.LOGIN_RATE_LIMIT_WINDOW_MS },
-    secureCookie: env.NODE_ENV === 'production',
-    loginThrottle,
-  });
-  await app.register(adminDashboard);
-  await app.register(prometheusRoutes, { token: env.METRICS_TOKEN });
-  await app.register(metricsRoutes, { degradedThreshold: env.DEGRADED_WAITING_THRESHOLD });
+  for (const feature of features) await app.register(feature, { env });
   return app;
 }

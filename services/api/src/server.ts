@@ -1,19 +1,17 @@
 import { createLogger } from '@mm/config';
 import { checkPostgres, createDatabase, migrateDatabase } from '@mm/db';
-import { checkRedis } from '@mm/jobs';
+import { describeQueueBackend, prepareQueueBackend } from '@mm/jobs';
 import { readEnv } from './env.js';
 import { buildApp } from './app.js';
-import { seedAdmin } from './domain/seed-admin.js';
+import { seedAdmin } from './features/users/seed-admin.js';
 
 const env = readEnv();
 const log = createLogger({ name: 'api', level: env.LOG_LEVEL, pretty: env.NODE_ENV === 'development' });
 
 try {
   await checkPostgres(env.DATABASE_URL);
-  const { maxmemoryPolicy } = await checkRedis(env.REDIS_URL);
-  if (maxmemoryPolicy && maxmemoryPolicy !== 'noeviction') {
-    log.warn({ maxmemoryPolicy }, 'Redis maxmemory-policy is not noeviction: Redis may evict job keys (https://docs.bullmq.io/guide/going-to-production)');
-  }
+  const { warnings } = await prepareQueueBackend(env);
+  for (const warning of warnings) log.warn(warning);
 } catch (err) {
   // One clear line naming what is down and how to start it.
   process.stderr.write(`${(err as Error).message}\n`);
@@ -35,6 +33,7 @@ try {
 }
 
 const app = await buildApp({ env });
+app.log.info({ backend: env.QUEUE_BACKEND }, describeQueueBackend(env));
 try {
   await app.listen({ port: env.PORT, host: env.HOST });
 } catch (err) {

@@ -85,7 +85,7 @@ describe('the session cookie', () => {
     expect(bearer.status).toBe(401);
     const login = await fetch(`${base}/api/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@example.test', password: PASSWORD }) });
     expect(login.status).toBe(200);
-    const setCookie = login.headers.get('set-cookie') ?? '';
+    const setCookie = login.headers.getSetCookie()[0] ?? '';
     expect(setCookie).toMatch(/^mm_admin_session=[^;]+; Max-Age=\d+; Path=\/admin; HttpOnly; SameSite=Strict$/);
     const cookie = setCookie.split(';')[0] as string;
     expect((await fetch(`${base}/admin/queues/api/queues`, { headers: { cookie } })).status).toBe(200);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@mm/config';
 import { auditLog, type NewAuditLogEntry } from '@mm/db';
-import { AuditBuffer } from '../src/domain/audit-buffer.js';
-import { auditAction } from '../src/domain/audit-action.js';
+import { AuditBuffer } from '../src/plugins/audit-buffer.js';
+import { auditAction } from '../src/plugins/audit-action.js';
 import { createServer, createTestApp, PASSWORD, type TestApp } from './helpers/test-app.js';
 
 interface Entry {

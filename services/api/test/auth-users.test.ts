@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { users } from '@mm/db';
 import { createLogger } from '@mm/config';
-import { seedAdmin } from '../src/domain/seed-admin.js';
+import { seedAdmin } from '../src/features/users/seed-admin.js';
 import { createTestApp, PASSWORD, type TestApp } from './helpers/test-app.js';
 
 let t: TestApp;

@@ -102,7 +102,9 @@ describe('GET /api/backups/:id/download', () => {
     await rm(pruned.filePath);
     const gone = await download('operator', pruned.id);
     expect(gone.statusCode).toBe(404);
-    expect(gone.json().error.message).toBe(`The file of backup ${pruned.id} is no longer stored (pruned or removed).`);
+    expect(gone.json().error.message).toBe(
+      `The file of backup ${pruned.id} is not under BACKUP_DIR as this API process sees it (${backupDir}): it was removed outside the service, or the backup worker that wrote it uses another BACKUP_DIR than this API (repository targets need no shared folder).`,
+    );
 
     const grown = await storedBackup();
     await writeFile(grown.filePath, Buffer.concat([grown.bytes, Buffer.from('x')]));
@@ -156,7 +158,7 @@ describe('POST /api/backups/:id/verify', () => {
 });
 
 describe('POST /api/backups/:id/restore and GET /api/restores/:id', () => {
-  const restore = (id: string, payload: object, role: 'operator' | 'viewer' = 'operator') =>
+  const restore = (id: string, payload: object, role: 'admin' | 'operator' | 'viewer' = 'operator') =>
     t.call(role, { method: 'POST', url: `/api/backups/${id}/restore`, payload });
 
   it("202 enqueues backup:restore (priority HIGH) on the backup's own server by default; the record route answers from the job", async () => {
@@ -179,14 +181,14 @@ describe('POST /api/backups/:id/restore and GET /api/restores/:id', () => {
     expect(stored.json().data).toMatchObject({ status: 'completed', chain: [backup.id], bytes: 42, targetPath: '/srv/restore here', source: 'record' });
   });
 
-  it('restores onto another server when serverId is given; an unknown server is 404', async () => {
+  it('restores onto another server when serverId is given (admin: hardening-roles.test.ts); an unknown server is 404', async () => {
     const backup = await storedBackup();
     const other = await createServer(t, { name: 'web-2' });
-    const res = await restore(backup.id, { targetPath: '/', serverId: other });
+    const res = await restore(backup.id, { targetPath: '/', serverId: other }, 'admin');
     expect(res.statusCode, res.body).toBe(202);
     expect((await t.app.producer.queue('backup').getJob(res.json().data.jobId))?.data).toMatchObject({ serverId: other, targetPath: '/' });
     const before = await jobCount();
-    expect((await restore(backup.id, { targetPath: '/tmp/x', serverId: randomUUID() })).statusCode).toBe(404);
+    expect((await restore(backup.id, { targetPath: '/tmp/x', serverId: randomUUID() }, 'admin')).statusCode).toBe(404);
     expect(await jobCount()).toBe(before);
   });
 

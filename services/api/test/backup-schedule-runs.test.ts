@@ -10,8 +10,7 @@ import { backups } from '@mm/db';
 import { backupSchedulerId, recordIdOf } from '@mm/jobs';
 import { startTestSshd, TEST_SSH_USER, type TestSshd } from '@mm/testing';
 import { runWorker, type RunningWorker } from '@mm/worker-runtime';
-import { parseBackupWorkerEnv } from '@mm/backup-worker/src/env.js';
-import { backupHandlers } from '@mm/backup-worker/src/handlers/backup.js';
+import { backupHandlers, parseBackupWorkerEnv } from '@mm/backup-worker/test-kit';
 import { buildApp } from '../src/app.js';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
 import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
@@ -40,7 +39,7 @@ beforeAll(async () => {
     queue: 'backup',
     env,
     concurrency: 2,
-    handlers: backupHandlers({ backupDir, encryptionKey: env.BACKUP_ENCRYPTION_KEY, queues: { redisUrl: t.redis.url, prefix: t.redis.prefix } }),
+    handlers: backupHandlers({ backupDir, encryptionKey: env.BACKUP_ENCRYPTION_KEY, queues: env }),
   });
 });
 

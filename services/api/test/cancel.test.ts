@@ -9,8 +9,7 @@ import type { Backup, Server } from '@mm/db';
 import { cancelMarkerKey } from '@mm/jobs';
 import { startTestSshd, insertTestServer, TEST_SSH_USER, type TestSshd } from '@mm/testing';
 import { runWorker, type RunningWorker } from '@mm/worker-runtime';
-import { parseBackupWorkerEnv } from '@mm/backup-worker/src/env.js';
-import { backupHandlers } from '@mm/backup-worker/src/handlers/backup.js';
+import { backupHandlers, parseBackupWorkerEnv } from '@mm/backup-worker/test-kit';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
 import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
 
@@ -79,8 +78,9 @@ async function remoteProcesses(): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
+/** Files under the backup root (made by mkdtemp in beforeAll): a missing root throws rather than reading as "none". */
 async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((e) => e.isFile()).map((e) => e.name);
 }
 
@@ -136,7 +136,7 @@ describe('POST /api/jobs/:id/cancel', () => {
     // The race: the API found the job waiting, but a worker took it before the removal. The worker finds the marker.
     const backupId = randomUUID();
     const marker = cancelMarkerKey(t.redis.prefix, backupId);
-    await t.redis.redis.set(marker, 'by user race-test', 'PX', 60_000);
+    await t.app.queueBackend.kv.set(marker, 'by user race-test', 60_000);
     await t.app.producer.enqueue('backup:manual', {
       serverId: server.id,
       backupId,
@@ -148,7 +148,7 @@ describe('POST /api/jobs/:id/cancel', () => {
     expect(await recordOf(backupId)).toMatchObject({ status: 'cancelled', error: 'job cancelled: by user race-test', attempts: 1, filePath: null });
     const job = await t.app.producer.queue('backup').getJob(backupId);
     expect(job?.failedReason).toBe('job cancelled: by user race-test');
-    expect(await t.redis.redis.exists(marker)).toBe(0);
+    expect(await t.app.queueBackend.kv.get(marker)).toBeNull();
     expect(await remoteProcesses()).toEqual([]);
     expect(await filesUnder(backupDir)).toEqual([]);
   });

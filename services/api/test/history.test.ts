@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, createTestApp, type TestApp } from './helpers/test-app.js';
-import { decodeCursor, encodeCursor, jobIdRange } from '../src/domain/history-query.js';
+import { decodeCursor, encodeCursor, jobIdRange } from '../src/features/history/history-cursor.js';
 
 interface Item {
   type: 'backup' | 'scan' | 'update';
@@ -131,8 +131,10 @@ describe('GET /api/history', () => {
     expect(item.createdAt).toBe(new Date(Number(row!.created_ms)).toISOString());
     expect(Date.parse(item.finishedAt!) - Date.parse(item.createdAt)).toBe(5_000);
     const scan = (await page('type=scan&limit=4')).data;
+    expect(scan).toHaveLength(4);
     expect(scan.every((i) => i.type === 'scan' && (i.scanType === 'full' || i.scanType === 'quick'))).toBe(true);
     const update = (await page('type=update&limit=4')).data;
+    expect(update).toHaveLength(4);
     expect(update.every((i) => i.type === 'update' && typeof i.dryRun === 'boolean')).toBe(true);
   });
 
@@ -146,6 +148,7 @@ describe('GET /api/history', () => {
 
     const server = serverIds[4] as string;
     const byServer = await page(`serverId=${server}&limit=100`);
+    expect(byServer.data).toHaveLength(100);
     expect(byServer.data.every((i) => i.serverId === server && i.serverName === 'mail-epsilon')).toBe(true);
 
     // A window of 300 seconds: 1200 records; from is inclusive, to exclusive.

@@ -77,7 +77,7 @@ describe('GET /health', () => {
   it('200 without auth when Redis and PostgreSQL are up', async () => {
     const res = await t.call(null, { method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ status: 'ok', redis: 'up', database: 'up' });
+    expect(res.json()).toEqual({ status: 'ok', redis: 'up', database: 'up', queueBackend: t.env.QUEUE_BACKEND });
   });
 });
 
@@ -97,7 +97,7 @@ describe('with Redis down', () => {
   it('/health is 503 and names Redis', async () => {
     const res = await down.inject({ method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(503);
-    expect(res.json()).toEqual({ status: 'unavailable', redis: 'down', database: 'up', message: 'Redis is down.' });
+    expect(res.json()).toEqual({ status: 'unavailable', redis: 'down', database: 'up', queueBackend: 'redis', message: 'Redis is down.' });
   });
 
   it('triggers and job routes answer 503 SERVICE_UNAVAILABLE in the envelope', async () => {

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backups, jobLogs } from '@mm/db';
 import { runWorker, type RunningWorker } from '@mm/worker-runtime';
-import { parseBackupWorkerEnv } from '@mm/backup-worker/src/env.js';
-import { backupHandlers } from '@mm/backup-worker/src/handlers/backup.js';
+import { backupHandlers, parseBackupWorkerEnv } from '@mm/backup-worker/test-kit';
 import { createServer, createTestApp, type TestApp } from './helpers/test-app.js';
 import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
 
@@ -25,7 +24,7 @@ beforeAll(async () => {
     queue: 'backup',
     env,
     concurrency: 1,
-    handlers: backupHandlers({ backupDir, encryptionKey: env.BACKUP_ENCRYPTION_KEY, queues: { redisUrl: t.redis.url, prefix: t.redis.prefix } }),
+    handlers: backupHandlers({ backupDir, encryptionKey: env.BACKUP_ENCRYPTION_KEY, queues: env }),
   });
 });
 
@@ -57,6 +56,8 @@ async function insertBackup(serverId: string, f: Fixture): Promise<{ id: string;
   const path = join(dir, `${id}.tar.gz`);
   const withFile = f.file ?? f.status === 'completed';
   if (withFile === true) await writeFile(path, `archive ${id}`);
+  // Its GNU tar snapshot file, stored beside the archive by the worker (issue #12).
+  if (withFile === true) await writeFile(join(dir, `${id}.snar`), 'GNU tar-1.34-2\n');
   if (withFile === 'partial') await writeFile(`${path}.partial`, 'half');
   await t.database.db.insert(backups).values({
     id,
@@ -147,10 +148,12 @@ describe('backup:cleanup', () => {
     for (const gone of removed) {
       expect(left.has(gone.id)).toBe(false);
       expect(existsSync(gone.path)).toBe(false);
+      expect(existsSync(join(backupDir, s1, `${gone.id}.snar`))).toBe(false);
     }
     expect(existsSync(`${x.path}.partial`)).toBe(false);
     for (const kept of [b, c, e, y, r, only, later, untouched]) expect(left.has(kept.id), kept.id).toBe(true);
     for (const kept of [b, c, e, only, untouched]) expect(existsSync(kept.path), kept.path).toBe(true);
+    for (const kept of [b, c, e, only, untouched]) expect(existsSync(kept.path.replace(/\.tar\.gz$/, '.snar')), kept.path).toBe(true);
     // The pruned backup's job log went with it (the cleanup job's own log lines stay).
     expect((await t.database.db.select().from(jobLogs)).filter((l) => l.jobId === a.id)).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Role } from '../src/domain/roles.js';
+import type { Role } from '../src/shared/roles.js';
 import { createTestApp, createServer, type TestApp } from './helpers/test-app.js';
 import { routeRoles } from './helpers/route-roles.js';
 

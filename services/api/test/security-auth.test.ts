@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Role } from '../src/domain/roles.js';
+import type { Role } from '../src/shared/roles.js';
 import { createServer, createTestApp, PASSWORD, type TestApp } from './helpers/test-app.js';
 import { routeRoles, STREAM_ONLY } from './helpers/route-roles.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, createTestApp, type TestApp } from './helpers/test-app.js';
 import { NONE } from './helpers/route-roles.js';
-import { serverSummaries } from '../src/domain/server-summary.js';
+import { serverSummaries } from '../src/features/servers/server-summary.js';
 
 let t: TestApp;
 let a: string; // backups, a full scan with findings, a dry run then a real update
@@ -85,6 +85,28 @@ describe('server summary', () => {
       const alone = (await t.call('viewer', { method: 'GET', url: `/api/servers/${item.id}/summary` })).json().data;
       expect({ ...item.summary, lastBackup: null }).toEqual({ ...alone, lastBackup: null });
       expect((item.summary.lastBackup as { id?: string } | null)?.id).toBe(alone.lastBackup?.id);
+    }
+  });
+
+  it('answers the fleet table (GET /api/fleet/servers): the columns the dashboard shows, by name, from the same summaries', async () => {
+    const res = await t.call('viewer', { method: 'GET', url: '/api/fleet/servers' });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json();
+    expect(body.meta).toEqual({ limit: 5_000, offset: 0, total: 3 });
+    expect(body.data.map((r: { name: string }) => r.name)).toEqual(['summary-a', 'summary-c', 'summary-empty']);
+    const [rowA, rowC, rowEmpty] = body.data;
+    expect(Object.keys(rowA).sort()).toEqual(['host', 'id', 'lastBackup', 'lastScan', 'name', 'pendingUpdates', 'status', 'tags']);
+    expect(rowA).toMatchObject({ id: a, lastScan: { type: 'full', status: 'completed' }, pendingUpdates: 3 });
+    expect(rowA.lastBackup.ageSeconds).toBeGreaterThanOrEqual(3600);
+    expect(rowC).toMatchObject({ id: c, lastBackup: null, lastScan: { type: 'quick', status: 'failed' }, pendingUpdates: 11 });
+    expect(rowEmpty).toEqual({ id: empty, name: 'summary-empty', host: expect.any(String), status: null, tags: expect.any(Array), lastBackup: null, lastScan: null, pendingUpdates: null });
+    const paged = (await t.call('viewer', { method: 'GET', url: '/api/fleet/servers?limit=1&offset=1' })).json();
+    expect(paged.data.map((r: { id: string }) => r.id)).toEqual([c]);
+    expect(paged.meta).toEqual({ limit: 1, offset: 1, total: 3 });
+    for (const query of ['limit=5001', 'limit=0', 'offset=-1', 'sort=name']) {
+      const bad = await t.call('viewer', { method: 'GET', url: `/api/fleet/servers?${query}` });
+      expect(bad.statusCode, query).toBe(400);
+      expect(bad.json(), query).toMatchObject({ success: false, error: { code: 'VALIDATION_ERROR' } });
     }
   });
 

@@ -29,7 +29,8 @@ describe('POST /api/servers', () => {
 
     const [row] = await t.database.db.select().from(servers).where(eq(servers.id, server.id));
     expect(row?.credentials).not.toContain('server-password-1');
-    expect(decryptCredentials(row?.credentials as string, t.env.CREDENTIALS_KEY)).toEqual({ type: 'password', password: 'server-password-1' });
+    const binding = { serverId: server.id, host: 'db1.example.test', port: 22, username: 'backup' };
+    expect(decryptCredentials(row?.credentials as string, t.env.CREDENTIALS_KEY, binding)).toEqual({ type: 'password', password: 'server-password-1' });
     expect(row?.createdBy).toBe(t.userIds.operator);
   });
 
@@ -92,10 +93,14 @@ describe('GET, PATCH and DELETE /api/servers', () => {
     const renamed = await t.call('operator', { method: 'PATCH', url: `/api/servers/${id}`, payload: { name: 'patched', tags: ['x'] } });
     expect(renamed.json().data).toMatchObject({ name: 'patched', tags: ['x'], hostKeyFingerprint: FINGERPRINT });
 
-    const moved = await t.call('operator', { method: 'PATCH', url: `/api/servers/${id}`, payload: { host: '192.0.2.7', auth: { type: 'password', password: 'new-pass-2' } } });
+    // Moving a pinned server resets its pin: admin-only (hardening-servers.test.ts).
+    const moved = await t.call('admin', { method: 'PATCH', url: `/api/servers/${id}`, payload: { host: '192.0.2.7', auth: { type: 'password', password: 'new-pass-2' } } });
     expect(moved.json().data).toMatchObject({ host: '192.0.2.7', hostKeyFingerprint: null, authType: 'password' });
     const [row] = await t.database.db.select().from(servers).where(eq(servers.id, id));
-    expect(decryptCredentials(row?.credentials as string, t.env.CREDENTIALS_KEY)).toEqual({ type: 'password', password: 'new-pass-2' });
+    // Sealed for the new host: the API bound the fresh credentials to the row as it now is.
+    const binding = { serverId: id, host: '192.0.2.7', port: row?.port as number, username: row?.username as string };
+    expect(decryptCredentials(row?.credentials as string, t.env.CREDENTIALS_KEY, binding)).toEqual({ type: 'password', password: 'new-pass-2' });
+    expect(() => decryptCredentials(row?.credentials as string, t.env.CREDENTIALS_KEY, { ...binding, host: 'db1.example.test' })).toThrow(/could not be decrypted/);
 
     expect((await t.call('operator', { method: 'PATCH', url: `/api/servers/${id}`, payload: {} })).statusCode).toBe(400);
     expect((await t.call('operator', { method: 'PATCH', url: `/api/servers/${id}`, payload: { credentials: 'x' } })).statusCode).toBe(400);

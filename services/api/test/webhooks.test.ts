@@ -5,11 +5,11 @@ import { UnrecoverableError } from 'bullmq';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnv } from '@mm/config';
-import { encryptSecret, webhookDeliveries, webhooks, type WebhookDelivery } from '@mm/db';
+import { decryptWebhookSecret, encryptWebhookSecret, webhookDeliveries, webhooks, type WebhookDelivery } from '@mm/db';
 import { runWorker, WorkerEnvSchema, type RunningWorker } from '@mm/worker-runtime';
 import { createServer, createTestApp, type TestApp } from './helpers/test-app.js';
 import { waitUntil, workerEnvOf } from './helpers/throwaway-worker.js';
-import { WebhookDispatcher } from '../src/domain/webhook-dispatcher.js';
+import { WebhookDispatcher } from '../src/features/webhooks/webhook-dispatcher.js';
 
 const SECRET = 'whsec-test-secret-0123456789abcdef';
 
@@ -40,7 +40,11 @@ let strict: TestApp;
 let worker: RunningWorker;
 let serverId: string;
 
-const verify = (r: Received) => `sha256=${createHmac('sha256', SECRET).update(r.body).digest('hex')}`;
+/** The signature scheme of docs/API.md: t=<unix>,v1=<HMAC of "<delivery id>.<t>.<body>">. */
+const verify = (r: Received) => {
+  const t = String(r.headers['x-mm-timestamp']);
+  return `t=${t},v1=${createHmac('sha256', SECRET).update(`${String(r.headers['x-mm-delivery'])}.${t}.${r.body}`).digest('hex')}`;
+};
 
 async function createHook(path: string, events: string[], app: TestApp = t): Promise<string> {
   const res = await app.call('admin', { method: 'POST', url: '/api/webhooks', payload: { url: `${base}${path}`, events, secret: SECRET } });
@@ -176,7 +180,9 @@ describe('webhook management', () => {
     expect(list.json<{ data: { id: string; events: string[] }[] }>().data.find((w) => w.id === hookId)).toMatchObject({ events: ['job.failed', 'backup.completed'], createdBy: t.userIds.admin });
     const [row] = await t.database.db.select().from(webhooks).where(eq(webhooks.id, hookId));
     expect(row!.secretEncrypted).not.toContain(SECRET);
-    expect(row!.secretEncrypted).toMatch(/^v1\./);
+    // v2: under the webhook secret's own key derived from CREDENTIALS_KEY (not the server credentials' key).
+    expect(row!.secretEncrypted).toMatch(/^v2\./);
+    expect(decryptWebhookSecret(row!.secretEncrypted, t.env.CREDENTIALS_KEY)).toBe(SECRET);
   });
 
   it('deletes a webhook with its deliveries; an unknown id is 404', async () => {
@@ -242,7 +248,7 @@ describe('SSRF guard (no allow setting)', () => {
     // As if the hosts had resolved to public addresses when the webhooks were created: an IP literal, and a name (checked in the connect's DNS lookup).
     const hooks = await strict.database.db
       .insert(webhooks)
-      .values(['127.0.0.1', 'localhost'].map((host) => ({ url: `http://${host}:${port}/inside`, events: ['job.failed' as const], secretEncrypted: encryptSecret(SECRET, strict.env.CREDENTIALS_KEY) })))
+      .values(['127.0.0.1', 'localhost'].map((host) => ({ url: `http://${host}:${port}/inside`, events: ['job.failed' as const], secretEncrypted: encryptWebhookSecret(SECRET, strict.env.CREDENTIALS_KEY) })))
       .returning();
     await strict.database.db.insert(webhookDeliveries).values(hooks.map((h) => ({ webhookId: h.id, event: 'job.failed' as const, dedupKey: 'inside', payload: {} })));
     for (const hook of hooks) {

@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBackupDecryptStream } from './backup-cipher.js';
+import type { BackupStorage } from './storage/backup-storage.js';
 
 /** What a stored archive must match: the backup record's file, size and digest. */
 export interface StoredArchiveRef {
@@ -21,26 +19,24 @@ export class ArchiveIntegrityError extends Error {
   override name = 'ArchiveIntegrityError';
 }
 
-/** The record's file as an absolute path inside `backupDir` (defence in depth against a forged or stale record). */
-export function archivePathIn(backupDir: string, filePath: string | null): string {
+/** The record's file as a key of `storage` (defence in depth against a forged or stale record pointing elsewhere). */
+export function archiveKeyIn(storage: BackupStorage, filePath: string | null): string {
   if (!filePath) throw new ArchiveIntegrityError('the backup record has no stored file');
-  const full = resolve(backupDir, filePath);
-  const rel = relative(backupDir, full);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new ArchiveIntegrityError(`the stored file ${filePath} is outside BACKUP_DIR`);
-  return full;
+  const key = storage.keyOf(filePath);
+  if (!key) throw new ArchiveIntegrityError(`the stored file ${filePath} is outside BACKUP_DIR`);
+  return key;
 }
 
-/** Checks that the file exists with the recorded size; returns its absolute path. */
-export async function checkStoredFile(backupDir: string, ref: StoredArchiveRef): Promise<string> {
-  const path = archivePathIn(backupDir, ref.filePath);
+/** Checks that the object exists with the recorded size; returns its key. */
+export async function checkStoredFile(storage: BackupStorage, ref: StoredArchiveRef): Promise<string> {
+  const key = archiveKeyIn(storage, ref.filePath);
+  const path = ref.filePath;
   if (!ref.sha256 || ref.sizeBytes === null) throw new ArchiveIntegrityError('the backup record has no size or sha256');
-  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new ArchiveIntegrityError(`the stored file ${path} no longer exists`);
-    throw err;
-  });
-  if (!info.isFile()) throw new ArchiveIntegrityError(`the stored file ${path} is not a regular file`);
-  if (info.size !== ref.sizeBytes) throw new ArchiveIntegrityError(`the stored file ${path} is ${info.size} bytes; its record says ${ref.sizeBytes}`);
-  return path;
+  const info = await storage.stat(key);
+  if (!info) throw new ArchiveIntegrityError(`the stored file ${path} no longer exists`);
+  if (!info.isObject) throw new ArchiveIntegrityError(`the stored file ${path} is not a regular file`);
+  if (info.sizeBytes !== ref.sizeBytes) throw new ArchiveIntegrityError(`the stored file ${path} is ${info.sizeBytes} bytes; its record says ${ref.sizeBytes}`);
+  return key;
 }
 
 /**
@@ -53,8 +49,8 @@ export class StoredArchiveStream {
   readonly source: Readable;
   readonly stages: Transform[];
 
-  constructor(path: string, ref: StoredArchiveRef, encryptionKey: string, onBytes?: (bytesRead: number) => void) {
-    this.source = createReadStream(path, { highWaterMark: 256 * 1024 });
+  constructor(storage: BackupStorage, key: string, ref: StoredArchiveRef, encryptionKey: string, onBytes?: (bytesRead: number) => void) {
+    this.source = storage.read(key);
     const tap = new Transform({
       transform: (chunk: Buffer, _encoding, callback) => {
         this.hash.update(chunk);
@@ -72,11 +68,11 @@ export class StoredArchiveStream {
 }
 
 /** Hashes a whole file (restore checks a chain before extracting anything). */
-export async function sha256Of(path: string, onBytes?: (bytes: number) => void): Promise<string> {
+export async function sha256Of(storage: BackupStorage, key: string, onBytes?: (bytes: number) => void): Promise<string> {
   const hash = createHash('sha256');
   let bytes = 0;
   await pipeline(
-    createReadStream(path, { highWaterMark: 256 * 1024 }),
+    storage.read(key),
     new Writable({
       write(chunk: Buffer, _encoding, callback) {
         hash.update(chunk);
@@ -135,19 +131,19 @@ function childStdinSink(stdin: Writable): Writable {
  * `tar -t` listing (through gzip when compressed). A problem is an outcome ('failed' with the reason), not a throw.
  */
 export async function checkArchive(
-  backupDir: string,
+  storage: BackupStorage,
   ref: StoredArchiveRef,
   encryptionKey: string,
   opts: { signal?: AbortSignal; onBytes?: (bytesRead: number) => void },
 ): Promise<ArchiveCheck> {
-  let path: string;
+  let key: string;
   try {
-    path = await checkStoredFile(backupDir, ref);
+    key = await checkStoredFile(storage, ref);
   } catch (err) {
     if (!(err instanceof ArchiveIntegrityError)) throw err;
     return { status: 'failed', error: err.message, entries: null, sha256: null, sizeBytes: 0 };
   }
-  const stream = new StoredArchiveStream(path, ref, encryptionKey, opts.onBytes);
+  const stream = new StoredArchiveStream(storage, key, ref, encryptionKey, opts.onBytes);
   const tar = spawn('tar', ['-t', ...(ref.compression ? ['-z'] : []), '-f', '-'], {
     env: { LC_ALL: 'C', PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -6,6 +6,8 @@ export interface RetentionRules {
   keepLast: number | null;
   keepDaily: number | null;
   keepWeekly: number | null;
+  keepMonthly?: number | null;
+  keepYearly?: number | null;
 }
 
 export interface RetentionCandidate {
@@ -54,6 +56,8 @@ export function planRetention(rows: RetentionCandidate[], rules: RetentionRules,
   const keep = new Set<string>(completed.slice(0, rules.keepLast ?? 0).map((b) => b.id));
   keepPerPeriod(completed, rules.keepDaily, dayKey, keep);
   keepPerPeriod(completed, rules.keepWeekly, isoWeekKey, keep);
+  keepPerPeriod(completed, rules.keepMonthly ?? null, (d) => d.toISOString().slice(0, 7), keep);
+  keepPerPeriod(completed, rules.keepYearly ?? null, (d) => d.toISOString().slice(0, 4), keep);
   for (const id of protectedIds) if (rows.some((b) => b.id === id)) keep.add(id);
   // A backup still running builds on its base: keep that (and, below, its chain).
   for (const b of rows) if ((b.status === 'pending' || b.status === 'running') && b.baseBackupId !== null) keep.add(b.baseBackupId);

@@ -5,8 +5,13 @@ export interface TarCommandOptions {
   paths: readonly string[];
   /** Gzip on the server, so the compressed bytes are what crosses the network. */
   compression: boolean;
-  /** Only files whose contents changed after this time (epoch seconds): an incremental backup. */
+  /**
+   * Only files whose contents or inode changed after this time (epoch seconds; GNU tar's --newer compares ctime as well as
+   * mtime): the fallback incremental when the base has no snapshot file.
+   */
   newerThanEpochSeconds?: number;
+  /** A GNU tar snapshot file on the server (--listed-incremental): empty for a full, the base's for an incremental. */
+  snapshotFile?: string;
 }
 
 /**
@@ -14,7 +19,7 @@ export interface TarCommandOptions {
  * (`-C /` and the leading slash dropped) so tar prints no "Removing leading `/'" notice and extraction
  * stays inside the chosen target. `env LC_ALL=C` keeps tar's messages parseable whatever the login shell.
  */
-export function buildTarCommand({ paths, compression, newerThanEpochSeconds }: TarCommandOptions): string {
+export function buildTarCommand({ paths, compression, newerThanEpochSeconds, snapshotFile }: TarCommandOptions): string {
   const members = paths.map((p) => {
     const relative = assertRemotePath(p).replace(/^\/+/, '');
     return shellQuote(relative === '' ? '.' : relative);
@@ -22,8 +27,9 @@ export function buildTarCommand({ paths, compression, newerThanEpochSeconds }: T
   const args = ['env', 'LC_ALL=C', 'tar', '-C', '/', compression ? '-czf' : '-cf', '-'];
   if (newerThanEpochSeconds !== undefined) {
     if (!Number.isSafeInteger(newerThanEpochSeconds) || newerThanEpochSeconds < 0) throw new Error(`invalid incremental base time ${newerThanEpochSeconds}`);
-    args.push(`--newer-mtime=@${newerThanEpochSeconds}`);
+    args.push(`--newer=@${newerThanEpochSeconds}`);
   }
+  if (snapshotFile !== undefined) args.push(shellQuote(`--listed-incremental=${assertRemotePath(snapshotFile)}`));
   return [...args, '--', ...members].join(' ');
 }
 

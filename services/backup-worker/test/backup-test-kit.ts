@@ -10,11 +10,11 @@ import { promisify } from 'node:util';
 import type { QueueEvents } from 'bullmq';
 import { expect } from 'vitest';
 import { createProducer, createQueueEvents, type Producer } from '@mm/jobs';
-import { createTestDatabase, createTestRedis, startTestSshd, TEST_SSH_USER, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
+import { createTestDatabase, createTestRedis, ensureDebianPackage, startTestSshd, TEST_SSH_USER, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
 import { runWorker, type RunningWorker } from '@mm/worker-runtime';
 import { createBackupDecryptStream } from '../src/backup-cipher.js';
 import { parseBackupWorkerEnv } from '../src/env.js';
-import { backupHandlers } from '../src/handlers/backup.js';
+import { backupHandlers } from '../src/handlers.js';
 
 export const run = promisify(execFile);
 
@@ -112,8 +112,19 @@ export async function expectSameTree(source: string, copy: string): Promise<numb
 }
 
 /** Every file in `dir` (recursively), relative, for "nothing left behind" assertions. */
+/**
+ * Files under `dir`, relative to it. A per-server folder the worker has not created yet is empty, but only when its
+ * parent (the backup root) exists: a wrong root, or any other read error, throws instead of passing as "no files".
+ */
 export async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  let entries;
+  try {
+    entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    await stat(join(dir, '..'));
+    return [];
+  }
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
 }
 
@@ -164,10 +175,25 @@ export interface BackupHarness {
   events: QueueEvents;
   credentialsKey: string;
   encryptionKey: string;
+  /** With `{ repository: true }`: the default target's local restic repository and its password. */
+  repository?: { path: string; password: string };
   close(): Promise<void>;
 }
 
-export async function startBackupHarness(storePrefix: string): Promise<BackupHarness> {
+export interface BackupHarnessOptions {
+  /** Store backups in a local restic repository under BACKUP_DIR (the restic engine) instead of archive files. */
+  repository?: boolean;
+  /** restic's bounded wait for a lock (default 5 s in tests). */
+  lockWaitMs?: number;
+}
+
+/** Environment for plain `restic` run by hand against the harness repository (the recovery commands of docs/BACKUPS.md). */
+export function plainResticEnv(repository: { path: string; password: string }): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), RESTIC_REPOSITORY: repository.path, RESTIC_PASSWORD: repository.password };
+}
+
+export async function startBackupHarness(storePrefix: string, options: BackupHarnessOptions = {}): Promise<BackupHarness> {
+  if (options.repository) await ensureDebianPackage('/usr/bin/restic', 'restic');
   const credentialsKey = randomBytes(32).toString('hex');
   const encryptionKey = randomBytes(32).toString('hex');
   const [db, redis, sshd] = await Promise.all([createTestDatabase(), createTestRedis(), startTestSshd()]);
@@ -177,17 +203,31 @@ export async function startBackupHarness(storePrefix: string): Promise<BackupHar
     LOG_LEVEL: 'error',
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
+    // The test sshd listens on loopback, which workers refuse by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
     QUEUE_PREFIX: redis.prefix,
     CREDENTIALS_KEY: credentialsKey,
     BACKUP_ENCRYPTION_KEY: encryptionKey,
     BACKUP_DIR: backupDir,
     HEALTH_PORT: '0',
   });
+  const repository = options.repository ? { path: join(backupDir, 'repository'), password: randomBytes(12).toString('hex') } : undefined;
   const worker = await runWorker({
     queue: 'backup',
     env,
     concurrency: 2,
-    handlers: backupHandlers({ backupDir: env.BACKUP_DIR, encryptionKey: env.BACKUP_ENCRYPTION_KEY }),
+    handlers: backupHandlers({
+      backupDir: env.BACKUP_DIR,
+      encryptionKey: env.BACKUP_ENCRYPTION_KEY,
+      queues: env,
+      credentialsKey,
+      ...(repository
+        ? {
+            repository: { name: 'default', location: { type: 'local' as const, path: repository.path }, password: repository.password },
+            restic: { cacheDir: join(backupDir, '.restic-cache'), lockWaitMs: options.lockWaitMs ?? 5_000, lockRetryDelayMs: 200 },
+          }
+        : {}),
+    }),
   });
   // Retries stay on (the catalog's default) but without the production backoff.
   const producer = createProducer({ connection: redis.url, prefix: redis.prefix, jobOptions: { backoff: { type: 'fixed', delay: 200 } } });
@@ -203,6 +243,7 @@ export async function startBackupHarness(storePrefix: string): Promise<BackupHar
     events,
     credentialsKey,
     encryptionKey,
+    repository,
     async close() {
       await events.close();
       await producer.close();

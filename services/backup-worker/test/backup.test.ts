@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backup, Server } from '@mm/db';
 import { recordIdOf, type BackupOptions, type Producer } from '@mm/jobs';
 import { insertTestServer, type TestDatabase, type TestSshd } from '@mm/testing';
-import { expectSameTree, extractArchive, filesUnder, listArchive, run, sha256File, startBackupHarness, writeSampleTree, writeTree, type BackupHarness } from './backup-test-kit.js';
+import { sql } from 'drizzle-orm';
+import { expectSameTree, extractArchive, filesUnder, listArchive, PAST, run, sha256File, startBackupHarness, writeSampleTree, writeTree, type BackupHarness } from './backup-test-kit.js';
 
 let h: BackupHarness;
 let db: TestDatabase;
@@ -150,7 +151,9 @@ describe('full backups', () => {
     expect(result).toEqual({
       backupId: record.id,
       backupType: 'full',
+      engine: 'archive',
       filePath: record.filePath,
+      snapshotId: null,
       sizeBytes: record.sizeBytes,
       sha256: record.sha256,
       warnings: [],
@@ -162,7 +165,10 @@ describe('full backups', () => {
 
   it('leaves only finished archives in the server folder', async () => {
     const files = await filesUnder(join(backupDir, server.id));
-    expect(files.length).toBe(5);
+    // Five archives, each with its GNU tar snapshot file (encrypted like the archive).
+    expect(files.filter((f) => /\.tar(\.gz)?(\.enc)?$/.test(f)).length).toBe(5);
+    expect(files.filter((f) => /\.snar(\.enc)?$/.test(f)).length).toBe(5);
+    expect(files.length).toBe(10);
     expect(files.filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 });
@@ -192,6 +198,77 @@ describe('incremental backups', () => {
     expect((second.since as Date).getTime()).toBeLessThanOrEqual((first.finishedAt as Date).getTime());
     expect((second.since as Date).getTime()).toBeGreaterThanOrEqual(first.createdAt.getTime() - 1_000);
     expect(await listArchive(second.filePath as string)).toEqual([`${rel}/sub/c.txt`, `${rel}/sub/new.txt`]);
+  });
+
+  it('catches files whose ctime changed with an old mtime (chmod, moved in), through the stored snapshot file (issue #12)', async () => {
+    const source = join(sshd.workDir, 'ctime-src');
+    await writeTree(source, { 'kept.txt': 'kept\n', 'perm.sh': 'echo hi\n', 'sub/other.txt': 'other\n' });
+    const outside = join(sshd.workDir, 'ctime-outside');
+    await writeTree(outside, { 'moved.txt': 'moved in\n' });
+    const server = await serverWith([source]);
+    const full = await backupOf(server, {});
+    const snar = join(backupDir, server.id, `${full.id}.snar`);
+    expect((await stat(snar)).mode & 0o777).toBe(0o600);
+    expect((await readFile(snar, 'latin1')).startsWith('GNU tar-')).toBe(true);
+
+    // Both keep an mtime an hour back (writeTree's PAST): only their ctime says they changed.
+    await run('chmod', ['0755', join(source, 'perm.sh')]);
+    await run('mv', [join(outside, 'moved.txt'), join(source, 'sub/moved.txt')]);
+    await run('touch', ['-d', PAST.toISOString(), join(source, 'perm.sh'), join(source, 'sub/moved.txt')]);
+
+    const incremental = await backupOf(server, { backup_type: 'incremental' });
+    expect(incremental).toMatchObject({ status: 'completed', backupType: 'incremental', baseBackupId: full.id, warnings: [] });
+    const rel = source.slice(1);
+    expect(await listArchive(incremental.filePath as string)).toEqual([`${rel}/perm.sh`, `${rel}/sub/moved.txt`]);
+    expect(existsSync(join(backupDir, server.id, `${incremental.id}.snar`))).toBe(true);
+  });
+
+  it('a base without a snapshot file (made before them) falls back to --newer, which compares ctime too, and says so', async () => {
+    const source = join(sshd.workDir, 'legacy-src');
+    await writeTree(source, { 'a.txt': 'a\n', 'b.sh': 'echo b\n' });
+    // writeTree's touch sets every ctime to now; --newer=@<second the full started> must not see those.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const server = await serverWith([source]);
+    const full = await backupOf(server, {});
+    await rm(join(backupDir, server.id, `${full.id}.snar`));
+    await db.sql`update backups set result = result - 'snapshotFile' where id = ${full.id}`;
+    await run('chmod', ['0700', join(source, 'b.sh')]);
+    await run('touch', ['-d', PAST.toISOString(), join(source, 'b.sh')]);
+    const incremental = await backupOf(server, { backup_type: 'incremental' });
+    expect(incremental).toMatchObject({ status: 'completed', backupType: 'incremental', baseBackupId: full.id });
+    expect(incremental.warnings.join(' ')).toMatch(/has no snapshot file.*--newer/);
+    expect(await listArchive(incremental.filePath as string)).toEqual([`${source.slice(1)}/b.sh`]);
+    expect(existsSync(join(backupDir, server.id, `${incremental.id}.snar`))).toBe(false);
+  });
+
+  it('chooses its base and inserts its record only under the per-server guard cleanup takes (issue #12)', async () => {
+    const source = join(sshd.workDir, 'guard-src');
+    await writeTree(source, { 'a.txt': 'guarded\n' });
+    const server = await serverWith([source]);
+    const full = await backupOf(server, {});
+    // Hold the guard as a cleanup deleting one of this server's records would.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`mm:backup-base:${server.id}`}))`);
+      locked();
+      await held;
+    });
+    await isLocked;
+    const { backupId, job } = enqueue(server, { backup_type: 'incremental' });
+    await job;
+    // The job gets as far as the guard (server loaded, connected) but creates no record while it is held.
+    const queue = producer.queue('backup');
+    for (let i = 0; i < 100 && (await queue.getJobState(backupId)) !== 'active'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await queue.getJobState(backupId)).toBe('active');
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await db.db.query.backups.findFirst({ where: (b, { eq }) => eq(b.id, backupId) })).toBeUndefined();
+    release();
+    await holder;
+    await (await job).waitUntilFinished(events);
+    expect(await recordOf(backupId)).toMatchObject({ status: 'completed', backupType: 'incremental', baseBackupId: full.id });
   });
 });
 

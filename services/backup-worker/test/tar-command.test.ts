@@ -8,9 +8,9 @@ describe('buildTarCommand', () => {
     );
   });
 
-  it('adds --newer-mtime for an incremental backup', () => {
+  it('adds --newer (mtime and ctime) for a fallback incremental backup', () => {
     expect(buildTarCommand({ paths: ['/etc'], compression: false, newerThanEpochSeconds: 1_700_000_000 })).toBe(
-      `env LC_ALL=C tar -C / -cf - --newer-mtime=@1700000000 -- 'etc'`,
+      `env LC_ALL=C tar -C / -cf - --newer=@1700000000 -- 'etc'`,
     );
   });
 

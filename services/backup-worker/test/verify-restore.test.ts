@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backup, Restore, Server } from '@mm/db';
 import type { BackupOptions, Producer } from '@mm/jobs';
 import { insertTestServer, TEST_SSH_USER, type TestDatabase, type TestSshd } from '@mm/testing';
-import type { RestoreJobResult } from '../src/handlers/restore.js';
+import type { RestoreJobResult } from '../src/restore-result.js';
 import type { VerifyJobResult } from '../src/handlers/verify.js';
 import { expectSameTree, run, startBackupHarness, writeTree, type BackupHarness } from './backup-test-kit.js';
 
@@ -226,6 +226,28 @@ describe('backup:restore', () => {
     expect(await expectSameTree(source, copy)).toBe(8);
     expect(await modesOf(copy)).toEqual(await modesOf(source));
     expect((await restoreRecord(restoreId)).chain).toEqual([full.id, incremental.id]);
+  });
+
+  it('a file deleted between the full and the incremental is absent after the chain restore (issue #12)', async () => {
+    const source = await writeSource('restore-deleted-src');
+    const server = await insertTestServer(db.db, sshd, { credentialsKey, backupPaths: [source] });
+    // Encrypted: the full's snapshot file is stored encrypted and decrypted on its way to the server for the incremental.
+    const full = await backupOf(server, { compression: true, encryption: true });
+    await rm(join(source, 'data/deep/leaf.bin'));
+    await rm(join(source, "odd names/it's here.txt"));
+    const incremental = await backupOf(server, { backup_type: 'incremental', compression: true });
+    expect(incremental).toMatchObject({ backupType: 'incremental', baseBackupId: full.id });
+
+    const target = targetUnderWorkDir();
+    const { job } = restoreJob(incremental, target);
+    const result = (await (await job).waitUntilFinished(events)) as RestoreJobResult;
+    expect(result.chain).toEqual([full.id, incremental.id]);
+    const copy = join(target, source);
+    expect(existsSync(join(copy, 'data/deep/leaf.bin'))).toBe(false);
+    expect(existsSync(join(copy, "odd names/it's here.txt"))).toBe(false);
+    // Everything else is there, byte for byte and mode for mode.
+    expect(await expectSameTree(source, copy)).toBe(5);
+    expect(await modesOf(copy)).toEqual(await modesOf(source));
   });
 
   it('a tampered archive in the chain fails before anything is extracted, and is not retried', async () => {

@@ -55,11 +55,15 @@ function startWorker(extra: Record<string, string> = {}): WorkerProcess {
     LOG_LEVEL: 'info',
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
+    // The test sshd listens on loopback, which workers refuse by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
     QUEUE_PREFIX: redis.prefix,
     CREDENTIALS_KEY: credentialsKey,
     BACKUP_ENCRYPTION_KEY: encryptionKey,
     BACKUP_DIR: backupDir,
     HEALTH_PORT: '0',
+    // These tests are about archive files (repository-faults.test.ts covers the restic engine).
+    BACKUP_ENGINE: 'archive',
     // A killed worker's lock expires after this, and the survivor looks for stalled jobs this often.
     WORKER_LOCK_DURATION_MS: '4000',
     WORKER_STALLED_INTERVAL_MS: '1000',
@@ -116,7 +120,8 @@ describe('worker processes', () => {
     if (!job) throw new Error('job vanished');
     await job.waitUntilFinished(events);
     await expectStored(backupId, final);
-    expect(await filesUnder(join(backupDir, server.id))).toEqual([`${backupId}.tar`]);
+    // The archive and its GNU tar snapshot file (issue #12), nothing partial.
+    expect((await filesUnder(join(backupDir, server.id))).sort()).toEqual([`${backupId}.snar`, `${backupId}.tar`]);
     expect(second.output()).toContain('removed partial archives left by interrupted attempts');
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);

@@ -10,4 +10,4 @@ export const ScanWorkerEnv = Type.Object({
 });
 export type ScanWorkerEnv = Static<typeof ScanWorkerEnv>;
 
-export const readScanWorkerEnv = (): ScanWorkerEnv => parseEnvOrExit(ScanWorkerEnv, process.env);
+export const readEnv = (): ScanWorkerEnv => parseEnvOrExit(ScanWorkerEnv, process.env);

@@ -1,8 +1,8 @@
 import { runWorkerMain } from '@mm/worker-runtime';
-import { readScanWorkerEnv } from './env.js';
-import { scanHandlers } from './scan-handlers.js';
+import { readEnv } from './env.js';
+import { scanHandlers } from './handlers.js';
 
-const env = readScanWorkerEnv();
+const env = readEnv();
 await runWorkerMain({
   queue: 'scan',
   env,

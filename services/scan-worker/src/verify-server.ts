@@ -33,7 +33,9 @@ export async function verifyServer(ctx: JobContext<'scan'>, serverId: string, sc
   const { server, target } = await ctx.loadServer(serverId);
   let reachable = false;
   try {
-    const tcpConnectMs = ctx.ssh.hasOpenConnection(server.id) ? null : await probeTcp(target.host, target.port, TCP_TIMEOUT_MS, ctx.signal);
+    // The probe goes to the address the host policy allows, never to whatever the name resolves to next.
+    const probe = async () => probeTcp(await ctx.ssh.allowedAddress(target.host, target.port), target.port, TCP_TIMEOUT_MS, ctx.signal);
+    const tcpConnectMs = ctx.ssh.hasOpenConnection(server.id) ? null : await probe();
     reachable = true;
     const started = performance.now();
     const session = await ctx.connect(server, target);

@@ -11,9 +11,10 @@ import { createProducer, createQueueEvents, type EnqueueOptions, type Producer }
 import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
 import { runWorker, type RunningWorker } from '@mm/worker-runtime';
 import { ScanWorkerEnv } from '../src/env.js';
+import { findingsOf } from '../src/full-scan/findings.js';
 import type { FullScanResult } from '../src/full-scan/result-schema.js';
 import type { QuickScanResult } from '../src/quick-scan/result-schema.js';
-import { scanHandlers } from '../src/scan-handlers.js';
+import { scanHandlers } from '../src/handlers.js';
 
 const CREDENTIALS_KEY = randomBytes(32).toString('hex');
 
@@ -34,6 +35,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
+    // The test sshd listens on loopback, which workers refuse by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
     QUEUE_PREFIX: redis.prefix,
     CREDENTIALS_KEY,
     HEALTH_PORT: '0',
@@ -133,8 +136,11 @@ describe('scan:full', () => {
     expect(result.listeningPorts).toContainEqual({ protocol: 'tcp', address: sshd.host, port: sshd.port });
     // Unprivileged: sshd -T needs root, so the settings come from the config files.
     expect(result.sshd?.source).toBe('config files');
-    expect(Array.isArray(result.findings)).toBe(true);
-    for (const finding of result.findings) expect(['info', 'low', 'medium', 'high', 'critical']).toContain(finding.severity);
+    // Exactly the findings its own facts call for (not a loop over a list that may be empty), and the job's summary
+    // counts them, carrying the critical ones for the scan.critical_finding webhook.
+    expect(result.findings).toEqual(findingsOf(result));
+    const critical = result.findings.filter((f) => f.severity === 'critical').map((f) => ({ code: f.code, message: f.message }));
+    expect(job.returnvalue).toEqual({ findings: result.findings.length, notes: result.notes.length, critical });
     // No systemd in this container: a null fact with a note, not a failed scan.
     if (result.failedUnits === null) expect(result.notes.some((n) => n.startsWith('failed systemd units'))).toBe(true);
 
@@ -148,6 +154,33 @@ describe('scan:full', () => {
     const logs = await logsOf(job.id!);
     expect(logs).toContain('@@mm-section end');
     expect((await serverOf(server.id)).lastSeenStatus).toBe('online');
+  });
+
+  it('counts pending updates and the security ones among them, and keeps both on the server row', async () => {
+    // A stand-in apt (packages/testing): 4 upgradable packages, 3 of them from the security suite, 1 current.
+    const fake = await startTestSshd({
+      fakePackageManager: {
+        packages: [
+          { name: 'curl', installed: '7.88.1-10+deb12u8', candidate: '7.88.1-10+deb12u8', security: true },
+          { name: 'libssl3', installed: '3.0.14-1~deb12u2', candidate: '3.0.15-1~deb12u1', security: true },
+          { name: 'linux-image-amd64', installed: '6.1.119-1', candidate: '6.1.123-1', security: true },
+          { name: 'openssl', installed: '3.0.14-1~deb12u2', candidate: '3.0.15-1~deb12u1', security: true },
+          { name: 'tzdata', installed: '2024a-0+deb12u1', candidate: '2025b-0+deb12u1' },
+        ],
+      },
+    });
+    try {
+      const server = await insertTestServer(db.db, fake, { credentialsKey: CREDENTIALS_KEY });
+      const { state, job, error } = await settle(await enqueue('scan:full', server));
+      expect(error).toBeUndefined();
+      expect(state).toBe('completed');
+      const result = (await scanOf(job.id!)).result as FullScanResult;
+      expect(result.packages).toEqual({ manager: 'apt', installed: 5, upgradable: 4, security: 3 });
+      const row = await serverOf(server.id);
+      expect([row.upgradablePackages, row.securityUpdates]).toEqual([4, 3]);
+    } finally {
+      await fake.stop();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { runWorkerMain } from '@mm/worker-runtime';
-import { readUpdateWorkerEnv } from './env.js';
-import { updateHandlers } from './update-handlers.js';
+import { readEnv } from './env.js';
+import { createUpdateHandlers, updateSettingsOf } from './handlers.js';
 
-const env = readUpdateWorkerEnv();
-await runWorkerMain({ queue: 'update', env, concurrency: env.UPDATE_WORKER_CONCURRENCY, handlers: updateHandlers });
+const env = readEnv();
+await runWorkerMain({ queue: 'update', env, concurrency: env.UPDATE_WORKER_CONCURRENCY, handlers: createUpdateHandlers(updateSettingsOf(env)) });

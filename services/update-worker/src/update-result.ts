@@ -5,6 +5,8 @@ export const UpgradablePackage = Type.Object({
   /** Installed version; null when the package manager did not say. */
   current: Type.Union([Type.String(), Type.Null()]),
   candidate: Type.String(),
+  /** From a security suite (apt: `*-security`); absent where the package manager's list does not say (dnf, yum, apk). */
+  security: Type.Optional(Type.Boolean()),
 });
 export type UpgradablePackage = Static<typeof UpgradablePackage>;
 
@@ -23,7 +25,12 @@ export const UpdateResult = Type.Object({
   refreshed: Type.Boolean(),
   upgradable: Type.Array(UpgradablePackage),
   changed: Type.Array(ChangedPackage),
+  /** Held packages (PUT /api/servers/:id/package-holds) this update would otherwise have upgraded: left as they are. Absent in results from before holds. */
+  held: Type.Optional(Type.Array(Type.String())),
+  /** After the update (and after the reboot when there was one): whether the server still needs a reboot. */
   rebootRequired: Type.Union([Type.Boolean(), Type.Null()]),
+  /** With `reboot: "if-required"`: the server was rebooted and came back with a new boot id. Absent in results from before reboots. */
+  rebooted: Type.Optional(Type.Boolean()),
   notes: Type.Array(Type.String()),
 });
 export type UpdateResult = Static<typeof UpdateResult>;

@@ -4,10 +4,9 @@ import { backups } from '@mm/db';
 import { expectNoOpenRecords } from './support/consistency.js';
 import { enqueueBackup } from './support/enqueue.js';
 import { filesUnder, sparseSource } from './support/files.js';
-import { killAll } from './support/service-process.js';
+import { killAll, waitFor } from '@mm/testing';
 import { createStack, type Stack } from './support/stack.js';
 import { mountTinyDisk } from './support/tiny-disk.js';
-import { waitFor } from './support/wait-for.js';
 
 /*
  * Backup directory full: BACKUP_DIR is a 2 MiB tmpfs. An uncompressed 16 MiB backup fails with a message naming
@@ -55,7 +54,8 @@ describe('backup directory full', () => {
     expect(await stack.producer.queue('backup').getJobState(small)).toBe('completed');
     const [stored] = await stack.db.db.select().from(backups).where(eq(backups.id, small));
     expect(stored?.status).toBe('completed');
-    expect(await filesUnder(stack.backupDir)).toEqual([`${server.id}/${small}.tar.gz`]);
+    // The archive and its GNU tar snapshot file (the base of a later incremental).
+    expect(await filesUnder(stack.backupDir)).toEqual([`${server.id}/${small}.snar`, `${server.id}/${small}.tar.gz`]);
     await expectNoOpenRecords(stack);
     expect(worker.running()).toBe(true);
     expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });

@@ -4,7 +4,7 @@ import { acceptedJobId } from './support/envelope.js';
 import { sparseSource } from './support/files.js';
 import { sizes } from './support/sizes.js';
 import { createStack, type Stack } from './support/stack.js';
-import { waitFor } from './support/wait-for.js';
+import { waitFor } from '@mm/testing';
 
 /*
  * Graceful shutdown under load: with backups and scans running and clients polling the API, every process
@@ -57,8 +57,15 @@ describe('graceful shutdown under load', () => {
         statuses.push(res.status);
       }
     });
-    await waitFor(async () => (await stack.producer.queue('backup').getActive()).length > 0, 'a backup to be running');
-    const activeAtSignal = (await stack.producer.queue('backup').getActive()).map((j) => String(j.id));
+    // Backups of one server run one at a time: a backup that is active but finds the server's lease taken goes back
+    // to delayed without using an attempt, so "running at the signal" means holding the lease (value `jobId|token`).
+    const leaseKey = `${stack.prefix}:mm:server-lock:${server.id}`;
+    let holder = '';
+    await waitFor(async () => {
+      holder = (await stack.redis.get(leaseKey))?.split('|')[0] ?? '';
+      return holder !== '' && (await stack.producer.queue('backup').getJobState(holder)) === 'active';
+    }, 'a backup to be running');
+    const activeAtSignal = [holder];
 
     const signalled = Date.now();
     const exitAfterMs: Record<string, number> = {};

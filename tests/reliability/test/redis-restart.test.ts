@@ -4,7 +4,7 @@ import { acceptedJobId, expectErrorEnvelope } from './support/envelope.js';
 import { sparseSource } from './support/files.js';
 import { startOwnRedis, type OwnRedis } from './support/redis-server.js';
 import { createStack, type Stack } from './support/stack.js';
-import { waitFor } from './support/wait-for.js';
+import { waitFor } from '@mm/testing';
 
 /*
  * Redis restarted mid-run, on a redis-server of this test's own (AOF on, no RDB): jobs queued before the

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backup, Server } from '@mm/db';
-import { TEST_SSH_USER } from '@mm/testing';
-import type { ServiceProcess } from './support/service-process.js';
+import { type ServiceProcess, TEST_SSH_USER } from '@mm/testing';
 import { createStack, type Stack } from './support/stack.js';
 
 /*

@@ -8,7 +8,7 @@ import { enqueueBackup } from './support/enqueue.js';
 import { sparseSource } from './support/files.js';
 import { dropSshConnections } from './support/sshd-connections.js';
 import { createStack, type Stack } from './support/stack.js';
-import { waitFor } from './support/wait-for.js';
+import { waitFor } from '@mm/testing';
 
 /*
  * The SSH connection dropped in the middle of a backup (the per-connection sshd child of this test's sshd is

@@ -5,10 +5,9 @@ import type { QueueAlias } from '@mm/jobs';
 import { expectCompletedRecords, expectNoOpenRecords, expectStoredArchives } from './support/consistency.js';
 import { enqueueBackup, enqueueScan } from './support/enqueue.js';
 import { sparseSource } from './support/files.js';
-import type { ServiceProcess } from './support/service-process.js';
+import { type ServiceProcess, waitFor } from '@mm/testing';
 import { sizes } from './support/sizes.js';
 import { createStack, type Stack } from './support/stack.js';
-import { waitFor } from './support/wait-for.js';
 
 /*
  * Worker SIGKILL at random points of backups and scans. CI: 5 kills; `pnpm soak`: 20 (sizes.ts).

@@ -95,6 +95,8 @@ beforeAll(async () => {
   secrets.JWT_SECRET = randomBytes(32).toString('base64url');
   secrets.CREDENTIALS_KEY = randomBytes(32).toString('hex');
   secrets.BACKUP_ENCRYPTION_KEY = randomBytes(32).toString('hex');
+  // The default restic repository's password: the backup worker and the API (downloads) both open the repository.
+  secrets.BACKUP_REPOSITORY_PASSWORD = `repo-${randomBytes(12).toString('base64url')}`;
   // The sshd's own key, encrypted with the passphrase: the worker must decrypt it to log in.
   const keyFile = join(work, 'id_ed25519');
   await writeFile(keyFile, sshd.privateKey, { mode: 0o600 });
@@ -115,8 +117,12 @@ beforeAll(async () => {
     LOG_LEVEL: 'trace',
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
+    // The test sshd listens on loopback, which workers refuse by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
     QUEUE_PREFIX: redis.prefix,
     CREDENTIALS_KEY: secrets.CREDENTIALS_KEY,
+    BACKUP_DIR: backupDir,
+    BACKUP_REPOSITORY_PASSWORD: secrets.BACKUP_REPOSITORY_PASSWORD,
     SHUTDOWN_TIMEOUT_MS: '20000',
     HEALTH_PORT: '0',
     HEALTH_HOST: '127.0.0.1',
@@ -132,7 +138,7 @@ beforeAll(async () => {
       // The test polls job states from one address; the default (300 a minute) would answer it 429.
       RATE_LIMIT_MAX: '100000',
     }),
-    startService('backup-worker', 'services/backup-worker', 'src/main.ts', { ...common, BACKUP_DIR: backupDir, BACKUP_ENCRYPTION_KEY: secrets.BACKUP_ENCRYPTION_KEY }),
+    startService('backup-worker', 'services/backup-worker', 'src/main.ts', { ...common, BACKUP_ENCRYPTION_KEY: secrets.BACKUP_ENCRYPTION_KEY }),
     startService('scan-worker', 'services/scan-worker', 'src/main.ts', common),
     startService('update-worker', 'services/update-worker', 'src/main.ts', common),
   );
@@ -315,9 +321,14 @@ describe('secrets scenario', () => {
     expect(leaks).toEqual([]);
 
     // The credentials column holds ciphertext that decrypts, with CREDENTIALS_KEY, to exactly what was sent.
-    const rows = await db.sql<{ id: string; credentials: string }[]>`select id, credentials from servers`;
-    const stored = Object.fromEntries(rows.map((r) => [r.id, r.credentials]));
-    expect(decryptCredentials(stored[keyId] ?? '', secrets.CREDENTIALS_KEY ?? '')).toEqual({ type: 'key', privateKey: secrets.privateKey, passphrase: secrets.passphrase });
-    expect(decryptCredentials(stored[passwordId] ?? '', secrets.CREDENTIALS_KEY ?? '')).toEqual({ type: 'password', password: secrets.serverPasswordChanged });
+    // Bound to each row's id, host, port and username.
+    const rows = await db.sql<{ id: string; credentials: string; host: string; port: number; username: string }[]>`select id, credentials, host, port, username from servers`;
+    const opened = (id: string) => {
+      const row = rows.find((r) => r.id === id);
+      if (!row) throw new Error(`no server ${id}`);
+      return decryptCredentials(row.credentials, secrets.CREDENTIALS_KEY ?? '', { serverId: row.id, host: row.host, port: row.port, username: row.username });
+    };
+    expect(opened(keyId)).toEqual({ type: 'key', privateKey: secrets.privateKey, passphrase: secrets.passphrase });
+    expect(opened(passwordId)).toEqual({ type: 'password', password: secrets.serverPasswordChanged });
   }, 240_000);
 });

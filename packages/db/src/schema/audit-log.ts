@@ -1,4 +1,4 @@
-import { index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * One row per mutating API call (and every login attempt). Written in batches by the API's audit buffer, never on
@@ -24,6 +24,10 @@ export const auditLog = pgTable(
     outcome: text('outcome', { enum: ['success', 'failure'] }).notNull(),
     requestId: text('request_id').notNull(),
     ip: text('ip'),
+    /** The API token (api_tokens.id) the call was made with; null for a JWT or a login. */
+    tokenId: uuid('token_id'),
+    /** What the route does not say, for the calls that need it: a restore's destination `serverId`, `targetPath` and `backupServerId`. */
+    details: jsonb('details').$type<Record<string, unknown>>(),
   },
   (t) => [
     index('audit_log_at_idx').on(t.at.desc(), t.id.desc()),

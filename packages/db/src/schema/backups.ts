@@ -1,7 +1,9 @@
-import { bigint, boolean, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { backupType } from './enums.js';
 import { recordColumns } from './record-columns.js';
 import { historyIndexes } from './history-indexes.js';
+import { storageTargets } from './storage-targets.js';
 
 export const backups = pgTable(
   'backups',
@@ -25,8 +27,25 @@ export const backups = pgTable(
     verifyStatus: text('verify_status', { enum: ['passed', 'failed'] }),
     verifyError: text('verify_error'),
     verifyEntries: integer('verify_entries'),
+    /** 'archive': one tar file per backup under BACKUP_DIR (file_path); 'restic': a snapshot in a restic repository. */
+    engine: text('engine', { enum: ['archive', 'restic'] }).notNull().default('archive'),
+    /**
+     * The storage target holding it; null is the default target from the environment. RESTRICT (0008): a target whose
+     * repository holds backups cannot be deleted (the API answers 409 first).
+     */
+    storageTargetId: uuid('storage_target_id').references(() => storageTargets.id, { onDelete: 'restrict' }),
+    /** Restic only: the snapshot (full id), bytes read from the tar stream, bytes the repository grew by, files in the listing. */
+    snapshotId: text('snapshot_id'),
+    bytesRead: bigint('bytes_read', { mode: 'number' }),
+    bytesAdded: bigint('bytes_added', { mode: 'number' }),
+    filesCount: integer('files_count'),
   },
-  (t) => historyIndexes('backups', t),
+  (t) => [
+    ...historyIndexes('backups', t),
+    index('backups_storage_target_idx').on(t.storageTargetId),
+    // The fleet summary's and the dead-man check's newest successful backup per server.
+    index('backups_server_done_idx').on(t.serverId, t.finishedAt.desc()).where(sql`${t.status} = 'completed'`),
+  ],
 );
 
 export type Backup = typeof backups.$inferSelect;

@@ -13,7 +13,8 @@ export const jobLogs = pgTable(
   'job_logs',
   {
     jobId: text('job_id').notNull(),
-    queue: text('queue', { enum: ['backup', 'scan', 'update'] }).notNull(),
+    /** The queue alias of @mm/jobs' catalog (this package knows no queue names; the writer's type says which). */
+    queue: text('queue').notNull(),
     /** 1, 2, 3… per job, across its attempts: a retry continues where the previous attempt stopped. */
     seq: integer('seq').notNull(),
     kind: text('kind', { enum: jobLogKinds }).notNull(),

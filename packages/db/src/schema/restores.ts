@@ -10,6 +10,8 @@ export const restores = pgTable(
     /** The backup asked for; null once that backup's record is pruned (the chain keeps the ids). */
     backupId: uuid('backup_id').references(() => backups.id, { onDelete: 'set null' }),
     targetPath: text('target_path').notNull(),
+    /** The members restored (absolute paths inside the backup, 0008); null: the whole backup. */
+    paths: text('paths').array(),
     /** The backups extracted, in order: the full base first, the requested backup last. */
     chain: uuid('chain').array().notNull().default([]),
     /** Archive bytes streamed to the server (after local decryption). */

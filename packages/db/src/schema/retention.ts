@@ -13,6 +13,8 @@ export const retentionPolicies = pgTable('retention_policies', {
   keepLast: integer('keep_last'),
   keepDaily: integer('keep_daily'),
   keepWeekly: integer('keep_weekly'),
+  keepMonthly: integer('keep_monthly'),
+  keepYearly: integer('keep_yearly'),
   updatedBy: uuid('updated_by').references(() => users.id, { onDelete: 'set null' }),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });

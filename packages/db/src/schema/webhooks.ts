@@ -2,15 +2,15 @@ import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { users } from './users.js';
 
-/** The events a webhook can subscribe to. */
-export const webhookEvents = ['job.failed', 'backup.completed', 'scan.critical_finding'] as const;
+/** The events a webhook can subscribe to; backup.overdue and backup.recovered come from the fleet worker's dead-man check. */
+export const webhookEvents = ['job.failed', 'backup.completed', 'scan.critical_finding', 'backup.overdue', 'backup.recovered'] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
 export const webhooks = pgTable('webhooks', {
   id: uuid('id').primaryKey().defaultRandom(),
   url: text('url').notNull(),
   events: text('events').array().notNull().$type<WebhookEvent[]>(),
-  /** The HMAC secret, AES-256-GCM under CREDENTIALS_KEY (encryptSecret); never returned. */
+  /** The HMAC secret, AES-256-GCM under a key derived from CREDENTIALS_KEY for webhooks (encryptWebhookSecret); never returned. */
   secretEncrypted: text('secret_encrypted').notNull(),
   createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

@@ -2,14 +2,25 @@ import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { sql } from 'drizzle-orm';
 import { auditLog } from '@mm/db';
-import { AuditBuffer } from '../domain/audit-buffer.js';
-import { auditAction, auditTarget, MUTATING_METHODS } from '../domain/audit-action.js';
+import { AuditBuffer } from './audit-buffer.js';
+import { auditAction, auditTarget, MUTATING_METHODS } from './audit-action.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     audit: AuditBuffer;
   }
+  interface FastifyContextConfig {
+    /** Audit this route although it reads: it hands out data worth a trail (backup downloads). */
+    audit?: boolean;
+  }
+  interface FastifyRequest {
+    /** What the entry should hold beyond the route (a restore's destination); set by the handler, even before it refuses. */
+    auditDetails: Record<string, unknown> | null;
+  }
 }
+
+/** bull-board's API under the dashboard: its mutating calls are admin actions like any other. */
+const DASHBOARD_API = '/admin/queues/api/';
 
 export interface AuditPluginOptions {
   intervalMs: number;
@@ -20,6 +31,14 @@ export interface AuditPluginOptions {
 interface FromResponse {
   createdId?: string;
   user?: { id: string; email: string; role: string };
+}
+
+/** What the audit does for one route and method, worked out once when the route is registered. */
+interface AuditPlan {
+  action: string;
+  login: boolean;
+  /** Whether a 2xx answer can name what the call made (data.id) or let in (data.user): only then is it parsed. */
+  readsResponse: boolean;
 }
 
 const isLogin = (route: string) => route.startsWith('/api/auth/');
@@ -39,6 +58,25 @@ function readResponse(payload: unknown): FromResponse {
   }
 }
 
+/** A route's own hooks of one kind, as a list (Fastify takes a function or an array). */
+const toArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
+
+type SchemaNode = { properties?: Record<string, SchemaNode> } | undefined;
+
+/**
+ * False only when every 2xx response schema of the route says its `data` has neither `id` nor `user` (the trigger
+ * routes answer { scanId, jobId, status }): then readResponse could find nothing, and the body is not parsed.
+ */
+function mayNameTarget(response: unknown): boolean {
+  if (!response || typeof response !== 'object') return true;
+  const ok = Object.entries(response as Record<string, SchemaNode>).filter(([status]) => /^2/.test(status));
+  if (ok.length === 0) return true;
+  return ok.some(([, schema]) => {
+    const data = schema?.properties?.data;
+    return !data?.properties || 'id' in data.properties || 'user' in data.properties;
+  });
+}
+
 /** The email a login attempt named (an address, not a secret), so failed logins are attributable. */
 function attemptedEmail(request: FastifyRequest): string | null {
   const email = (request.body as { email?: unknown } | undefined)?.email;
@@ -54,36 +92,61 @@ export default fp<AuditPluginOptions>(
   async (app, opts) => {
     const buffer = new AuditBuffer(
       async (rows) => {
-        // One JSON parameter per batch: drizzle building a 200-row, 13-column VALUES list cost the API more CPU on the
-        // trigger path than the enqueue itself (docs/PERFORMANCE.md).
+        // One JSON parameter per batch, each entry a positional array: drizzle building a 200-row VALUES list cost more
+        // CPU than the enqueue itself, and named keys made half of the bytes sent (docs/PERFORMANCE.md).
+        const entries = rows.map((r) => [
+          r.at, r.actorId, r.actorEmail, r.actorRole, r.action, r.method, r.route, r.targetId, r.statusCode, r.outcome, r.requestId, r.ip, r.tokenId, r.details,
+        ]);
         await app.db.execute(sql`
-          insert into ${auditLog} (at, actor_id, actor_email, actor_role, action, method, route, target_id, status_code, outcome, request_id, ip)
-          select at, "actorId", "actorEmail", "actorRole", action, method, route, "targetId", "statusCode", outcome, "requestId", ip
-          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(
-            at timestamptz, "actorId" uuid, "actorEmail" text, "actorRole" text, action text, method text, route text,
-            "targetId" text, "statusCode" integer, outcome text, "requestId" text, ip text)`);
+          insert into ${auditLog} (at, actor_id, actor_email, actor_role, action, method, route, target_id, status_code, outcome, request_id, ip, token_id, details)
+          select (e->>0)::timestamptz, (e->>1)::uuid, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7, (e->>8)::integer, e->>9, e->>10, e->>11,
+            (e->>12)::uuid, nullif(e->13, 'null'::jsonb)
+          from jsonb_array_elements(${JSON.stringify(entries)}::jsonb) as e`);
       },
       { ...opts, log: app.log },
     );
     app.decorate('audit', buffer);
     buffer.start();
+    app.decorateRequest('auditDetails', null);
     const responses = new WeakMap<FastifyRequest, FromResponse>();
 
-    const audited = (request: FastifyRequest): request is FastifyRequest & { routeOptions: { url: string } } =>
-      MUTATING_METHODS.has(request.method) && request.routeOptions.url?.startsWith('/api/') === true;
-
-    app.addHook('onSend', async (request, reply, payload) => {
-      if (audited(request) && reply.statusCode < 300) responses.set(request, readResponse(payload));
-      return payload;
+    // Per route, at registration: whether and how it is audited. Only audited routes get the two hooks below, so a
+    // read pays nothing for the audit and an audited call does no per-request route analysis (docs/PERFORMANCE.md).
+    app.addHook('onRoute', (route) => {
+      const url = route.url;
+      if (url === undefined) return;
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      const plans: Record<string, AuditPlan> = {};
+      for (const method of methods) {
+        const audited = route.config?.audit === true || (MUTATING_METHODS.has(method) && (url.startsWith('/api/') || url.startsWith(DASHBOARD_API)));
+        if (!audited) continue;
+        const action = url.startsWith(DASHBOARD_API) ? `dashboard.${auditAction(method, url.slice('/admin/queues'.length))}` : auditAction(method, url);
+        const login = isLogin(url);
+        plans[method] = { action, login, readsResponse: login || mayNameTarget(route.schema?.response) };
+      }
+      if (Object.keys(plans).length === 0) return;
+      const planOf = (request: FastifyRequest) => plans[request.method];
+      route.onSend = [
+        ...toArray(route.onSend),
+        (request, reply, payload, done) => {
+          if (reply.statusCode < 300 && planOf(request)?.readsResponse) responses.set(request, readResponse(payload));
+          done(null, payload);
+        },
+      ];
+      route.onResponse = [
+        ...toArray(route.onResponse),
+        (request, reply, done) => {
+          const plan = planOf(request);
+          if (plan) record(request, reply.statusCode, plan);
+          done();
+        },
+      ];
     });
 
-    app.addHook('onResponse', async (request, reply) => {
-      if (!audited(request)) return;
-      const route = request.routeOptions.url;
-      const login = isLogin(route);
-      const status = reply.statusCode;
+    function record(request: FastifyRequest, status: number, plan: AuditPlan): void {
+      const { login } = plan;
       // A 401 means no valid user stands behind the token (request.user may hold an unverified or deleted id).
-      const user = status === 401 ? undefined : (request.user as { id?: string; email?: string; role?: string } | undefined);
+      const user = status === 401 ? undefined : (request.user as { id?: string; email?: string; role?: string; tokenId?: string } | undefined);
       if (!login && !user?.id) return;
       const fromResponse = responses.get(request) ?? {};
       const actor = fromResponse.user ?? (user?.id ? { id: user.id, email: user.email ?? '', role: user.role ?? '' } : undefined);
@@ -92,16 +155,18 @@ export default fp<AuditPluginOptions>(
         actorId: actor?.id ?? null,
         actorEmail: actor?.email || (login ? attemptedEmail(request) : null),
         actorRole: actor?.role || null,
-        action: auditAction(request.method, route),
+        action: plan.action,
         method: request.method,
-        route,
+        route: request.routeOptions.url as string,
         targetId: auditTarget(request.params, login ? undefined : fromResponse.createdId),
         statusCode: status,
         outcome: status < 400 ? 'success' : 'failure',
         requestId: String(request.id),
         ip: request.ip ?? null,
+        tokenId: login ? null : (user?.tokenId ?? null),
+        details: request.auditDetails,
       });
-    });
+    }
 
     app.addHook('onClose', async () => {
       await buffer.close();

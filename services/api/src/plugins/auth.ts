@@ -1,14 +1,17 @@
 import fp from 'fastify-plugin';
 import jwt from '@fastify/jwt';
-import { ApiError, unavailable } from '../errors.js';
-import { hasRole, type Role } from '../domain/roles.js';
-import { UserCache } from '../domain/user-cache.js';
-import { VerifiedTokens } from '../domain/verified-tokens.js';
+import { ApiError, unavailable } from '../shared/errors.js';
+import { hasRole, type Role } from '../shared/roles.js';
+import { UserCache } from '../shared/user-cache.js';
+import { looksLikeApiToken } from '../features/tokens/token-secret.js';
+import { VerifiedTokens } from './verified-tokens.js';
+import { CSRF_HEADER, WEB_SESSION_COOKIE, csrfTokenMatches, isSafeMethod, readCookie } from '../shared/web-session.js';
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: { sub: string; role: Role; iat?: number };
-    user: { id: string; email: string; role: Role };
+    /** `tokenId`: the API token (mm_pat_) the request was made with; absent for a JWT. */
+    user: { id: string; email: string; role: Role; tokenId?: string };
   }
 }
 
@@ -38,7 +41,10 @@ function bearerToken(header: string | undefined): string {
   return token;
 }
 
-/** One guard for everything under /api: a valid Bearer JWT (or `?access_token=` on the SSE routes) of a user who still exists, with the route's role. */
+/**
+ * One guard for everything under /api: a valid Bearer JWT (or `?access_token=` on the SSE routes), or else the
+ * dashboard's session cookie (with the CSRF header on unsafe methods), of a user who still exists, with the route's role.
+ */
 export default fp<AuthPluginOptions>(
   async (app, { secret, expiresIn }) => {
     await app.register(jwt, {
@@ -58,11 +64,27 @@ export default fp<AuthPluginOptions>(
       if (required === 'public') return;
       try {
         const queryToken = request.routeOptions.config?.queryToken ? (request.query as { access_token?: unknown }).access_token : undefined;
-        const token = !request.headers.authorization && typeof queryToken === 'string' ? queryToken : bearerToken(request.headers.authorization);
-        // The verifier built at registration, behind a cache of verified tokens (request.jwtVerify decodes twice, caches nothing).
-        const payload = tokens.get(token);
-        request.user = { id: payload.sub, email: '', role: payload.role };
+        // A browser's cookie counts only when the request names no other credential (scripts and the CLI are unaffected).
+        const sessionToken = !request.headers.authorization && typeof queryToken !== 'string' ? readCookie(request.headers.cookie, WEB_SESSION_COOKIE) : undefined;
+        if (sessionToken !== undefined && !isSafeMethod(request.method) && !csrfTokenMatches(secret, sessionToken, request.headers[CSRF_HEADER])) {
+          request.log.info({ method: request.method }, 'cookie session request refused: CSRF token missing or wrong');
+          throw new ApiError('FORBIDDEN', `A cookie session needs the ${CSRF_HEADER} header (from /api/auth/session) on this method.`);
+        }
+        const token = sessionToken ?? (!request.headers.authorization && typeof queryToken === 'string' ? queryToken : bearerToken(request.headers.authorization));
+        if (sessionToken === undefined && looksLikeApiToken(token)) {
+          const found = await app.apiTokens.verify(token).catch((err: unknown) => {
+            request.log.warn({ err }, 'api token lookup failed');
+            throw unavailable('The database is unavailable; try again shortly.');
+          });
+          if (!found) throw new ApiError('UNAUTHORIZED', 'A valid Bearer token is required.');
+          request.user = { id: found.userId, email: '', role: found.role, tokenId: found.id };
+        } else {
+          // The verifier built at registration, behind a cache of verified tokens (request.jwtVerify decodes twice, caches nothing).
+          const payload = tokens.get(token);
+          request.user = { id: payload.sub, email: '', role: payload.role };
+        }
       } catch (err) {
+        if (err instanceof ApiError) throw err;
         const code = (err as { code?: string }).code;
         const expired = code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED';
         throw new ApiError('UNAUTHORIZED', expired ? 'The token has expired; log in again.' : 'A valid Bearer token is required.');
@@ -72,9 +94,11 @@ export default fp<AuthPluginOptions>(
         throw unavailable('The database is unavailable; try again shortly.');
       });
       if (!user) throw new ApiError('UNAUTHORIZED', 'The account behind this token no longer exists.');
-      request.user = user;
-      if (!hasRole(user.role, required)) throw new ApiError('FORBIDDEN', `This action needs the ${required} role.`);
+      const { tokenId } = request.user;
+      // An API token acts with its own role, and never above its owner's current one (a demoted owner's tokens follow).
+      request.user = tokenId ? { ...user, role: hasRole(user.role, request.user.role) ? request.user.role : user.role, tokenId } : user;
+      if (!hasRole(request.user.role, required)) throw new ApiError('FORBIDDEN', `This action needs the ${required} role.`);
     });
   },
-  { name: 'auth', dependencies: ['database'] },
+  { name: 'auth', dependencies: ['database', 'api-tokens'] },
 );

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, errorCatalog, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { ApiError, errorCatalog, type ErrorCode, type ErrorDetail } from '../shared/errors.js';
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'VALIDATION_ERROR',
@@ -58,6 +58,7 @@ export default fp(
         // The request logger carries reqId, so the client's x-request-id finds this line.
         request.log.error({ err, code: apiError.code }, 'request failed');
       }
+      if (apiError.headers) void reply.headers(apiError.headers);
       return reply.code(apiError.statusCode).send({
         success: false,
         error: { code: apiError.code, message: apiError.message, ...(apiError.details ? { details: apiError.details } : {}) },

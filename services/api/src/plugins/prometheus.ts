@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-import { registerQueueGauges } from '../domain/queue-gauges.js';
+import { registerQueueGauges } from './queue-gauges.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,15 +24,18 @@ export default fp(
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     });
-    registerQueueGauges(registry, app.producer, app.redis);
+    registerQueueGauges(registry, app.producer, app.queueBackend);
     app.decorate('metricsRegistry', registry);
 
-    // In memory only: the hot path gains no I/O.
-    app.addHook('onResponse', async (request, reply) => {
+    // In memory only: the hot path gains no I/O. A callback hook (no promise per request); the route's label is read
+    // from its config (one routeOptions object per request, not two).
+    app.addHook('onResponse', (request, reply, done) => {
+      const config = request.routeOptions.config;
       // An SSE response lasts as long as the client stays: not a latency.
-      if (request.routeOptions.config?.sse) return;
-      const route = request.routeOptions.url ?? 'unmatched';
-      latency.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1_000);
+      if (!config?.sse) {
+        latency.observe({ method: request.method, route: config?.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1_000);
+      }
+      done();
     });
   },
   { name: 'prometheus', dependencies: ['queues'] },

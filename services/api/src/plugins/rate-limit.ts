@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../shared/errors.js';
 
 export interface RateLimitPluginOptions {
   max: number;

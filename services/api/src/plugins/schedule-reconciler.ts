@@ -2,8 +2,8 @@ import fp from 'fastify-plugin';
 import { eq } from 'drizzle-orm';
 import { backupSchedules } from '@mm/db';
 import { reconcileSchedulers, type ReconcileResult } from '@mm/jobs';
-import { isTimeZone, nextRuns } from '../domain/backup-schedule-cron.js';
-import { withRedis } from '../domain/redis-guard.js';
+import { isTimeZone, nextRuns } from '../shared/schedule-cron.js';
+import { withQueue } from '../shared/queue-guard.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,9 +43,9 @@ export default fp<ScheduleReconcilerOptions>(
     const reconcile = () => {
       running ??= (async () => {
         const rows = await app.db.select().from(backupSchedules).where(eq(backupSchedules.enabled, true));
-        const specs = rows.map((r) => ({ id: r.id, serverId: r.serverId, cron: r.cron, timezone: r.timezone, options: r.options }));
+        const specs = rows.map((r) => ({ id: r.id, serverId: r.serverId, cron: r.cron, timezone: r.timezone, options: r.options, storageTargetId: r.storageTargetId }));
         // Fails at once while Redis is down (BullMQ would otherwise wait for it), and never runs longer than the ceiling.
-        const result = await withRedis(app.redis, () => reconcileSchedulers(app.producer.queue('backup'), specs, cleanup), RECONCILE_CEILING_MS);
+        const result = await withQueue(app.queueBackend, () => reconcileSchedulers(app.producer.queue('backup'), specs, cleanup), RECONCILE_CEILING_MS);
         if (result.upserted.length || result.removed.length) app.log.info({ ...result }, 'job schedulers reconciled');
         return result;
       })().finally(() => {

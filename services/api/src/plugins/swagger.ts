@@ -11,11 +11,11 @@ export default fp(
         info: {
           title: 'Medicine Man API',
           version: '0.1.0',
-          description: 'Manage servers and trigger backup, scan and update jobs. Every /api route except login needs a Bearer JWT (the SSE routes also accept `?access_token=`).',
+          description: 'Manage servers and trigger backup, scan and update jobs. Every /api route except login needs a Bearer JWT or API token (`mm_pat_…`) (the SSE routes also accept `?access_token=`).',
         },
         components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
         security: [{ bearerAuth: [] }],
-        tags: ['auth', 'users', 'servers', 'triggers', 'records', 'jobs', 'metrics', 'health', 'events', 'queues'].map((name) => ({ name })),
+        tags: ['auth', 'users', 'servers', 'triggers', 'records', 'jobs', 'metrics', 'health', 'events', 'queues', 'tokens'].map((name) => ({ name })),
       },
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });

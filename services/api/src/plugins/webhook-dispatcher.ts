@@ -1,12 +1,12 @@
 import fp from 'fastify-plugin';
-import { WebhookDispatcher, type WebhookDispatcherOptions } from '../domain/webhook-dispatcher.js';
-import type { WebhookUrlPolicy } from '../domain/webhook-url-guard.js';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from '../features/webhooks/webhook-dispatcher.js';
+import type { PublicUrlPolicy } from '@mm/outbound-http';
 
 declare module 'fastify' {
   interface FastifyInstance {
     webhookDispatcher: WebhookDispatcher;
     /** The SSRF guard's settings, shared by POST /api/webhooks and the dispatcher. */
-    webhookPolicy: WebhookUrlPolicy;
+    webhookPolicy: PublicUrlPolicy;
   }
 }
 

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 /** Local TCP ports of this process's sockets connected to `remotePort` (Linux /proc: socket inodes of our fds). */
-function localPortsTo(remotePort: number): Set<number> {
+export function localPortsTo(remotePort: number): Set<number> {
   const inodes = new Set<string>();
   for (const fd of readdirSync('/proc/self/fd')) {
     try {

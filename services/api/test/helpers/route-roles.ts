@@ -1,4 +1,4 @@
-import type { Role } from '../../src/domain/roles.js';
+import type { Role } from '../../src/shared/roles.js';
 
 /** An id that names nothing: routes answer 404 past the guard, so a 401/403 can only come from the guard. */
 export const NONE = '00000000-0000-4000-8000-000000000000';
@@ -18,6 +18,10 @@ export function routeRoles(serverId: () => string): RouteRole[] {
   let n = 0;
   return [
     { method: 'GET', url: () => '/api/auth/me', role: 'viewer', documented: '/api/auth/me' },
+    { method: 'GET', url: () => '/api/auth/session', role: 'viewer', documented: '/api/auth/session' },
+    { method: 'POST', url: () => '/api/tokens', payload: () => ({ name: 'role table' }), role: 'viewer', documented: '/api/tokens' },
+    { method: 'GET', url: () => '/api/tokens', role: 'viewer', documented: '/api/tokens' },
+    { method: 'DELETE', url: () => `/api/tokens/${NONE}`, role: 'viewer', documented: '/api/tokens/{id}' },
     { method: 'POST', url: () => '/api/users', payload: () => ({ email: `u${++n}-${Date.now()}@example.test`, password: 'a-long-enough-password', role: 'viewer' }), role: 'admin', documented: '/api/users' },
     { method: 'GET', url: () => '/api/users', role: 'admin', documented: '/api/users' },
     { method: 'DELETE', url: () => `/api/users/${NONE}`, role: 'admin', documented: '/api/users/{id}' },
@@ -42,6 +46,13 @@ export function routeRoles(serverId: () => string): RouteRole[] {
     { method: 'POST', url: () => `/api/backups/${NONE}/verify`, role: 'operator', documented: '/api/backups/{id}/verify' },
     { method: 'POST', url: () => `/api/backups/${NONE}/restore`, payload: () => ({ targetPath: '/srv/restore' }), role: 'operator', documented: '/api/backups/{id}/restore' },
     { method: 'GET', url: () => `/api/backups/${NONE}/download`, role: 'operator', documented: '/api/backups/{id}/download' },
+    { method: 'GET', url: () => `/api/backups/${NONE}/files`, role: 'viewer', documented: '/api/backups/{id}/files' },
+    // A named archive target is refused (400) past the guard: a valid definition would initialise a repository.
+    { method: 'POST', url: () => '/api/storage-targets', payload: () => ({ name: 'role-table', engine: 'archive', location: { type: 'local', path: '/srv/none' } }), role: 'admin', documented: '/api/storage-targets' },
+    { method: 'GET', url: () => '/api/storage-targets', role: 'viewer', documented: '/api/storage-targets' },
+    { method: 'GET', url: () => `/api/storage-targets/${NONE}`, role: 'viewer', documented: '/api/storage-targets/{id}' },
+    { method: 'DELETE', url: () => `/api/storage-targets/${NONE}`, role: 'admin', documented: '/api/storage-targets/{id}' },
+    { method: 'POST', url: () => `/api/storage-targets/${NONE}/check`, role: 'operator', documented: '/api/storage-targets/{id}/check' },
     { method: 'GET', url: () => `/api/jobs/${NONE}`, role: 'viewer', documented: '/api/jobs/{id}' },
     { method: 'GET', url: () => '/api/jobs', role: 'viewer', documented: '/api/jobs' },
     { method: 'DELETE', url: () => `/api/jobs/${NONE}`, role: 'operator', documented: '/api/jobs/{id}' },
@@ -77,6 +88,25 @@ export function routeRoles(serverId: () => string): RouteRole[] {
     { method: 'DELETE', url: () => `/api/servers/${NONE}/retention`, role: 'operator', documented: '/api/servers/{id}/retention' },
     // Only enqueues: the cleanup job waits in the test prefix's backup queue, where no worker runs.
     { method: 'POST', url: () => '/api/maintenance/cleanup', role: 'admin', documented: '/api/maintenance/cleanup' },
+    { method: 'POST', url: () => '/api/servers/select', payload: () => ({ selector: { tagsAny: ['web'] } }), role: 'viewer', documented: '/api/servers/select' },
+    { method: 'PUT', url: () => `/api/servers/${serverId()}/labels`, payload: () => ({ labels: { env: 'test' } }), role: 'operator', documented: '/api/servers/{serverId}/labels' },
+    // A selector that matches nothing: past the guard it is a 400, and no run is created.
+    { method: 'POST', url: () => '/api/fleet-runs', payload: () => ({ action: 'scan', selector: { ids: [NONE] } }), role: 'operator', documented: '/api/fleet-runs' },
+    { method: 'GET', url: () => '/api/fleet-runs', role: 'viewer', documented: '/api/fleet-runs' },
+    { method: 'GET', url: () => `/api/fleet-runs/${NONE}`, role: 'viewer', documented: '/api/fleet-runs/{id}' },
+    { method: 'GET', url: () => `/api/fleet-runs/${NONE}/events`, role: 'viewer', documented: '/api/fleet-runs/{id}/events' },
+    { method: 'POST', url: () => `/api/fleet-runs/${NONE}/pause`, role: 'operator', documented: '/api/fleet-runs/{id}/pause' },
+    { method: 'POST', url: () => `/api/fleet-runs/${NONE}/resume`, role: 'operator', documented: '/api/fleet-runs/{id}/resume' },
+    { method: 'POST', url: () => `/api/fleet-runs/${NONE}/abort`, role: 'operator', documented: '/api/fleet-runs/{id}/abort' },
+    { method: 'GET', url: () => '/api/fleet/summary', role: 'viewer', documented: '/api/fleet/summary' },
+    { method: 'GET', url: () => '/api/fleet/servers', role: 'viewer', documented: '/api/fleet/servers' },
+    { method: 'GET', url: () => '/api/maintenance-windows', role: 'viewer', documented: '/api/maintenance-windows' },
+    { method: 'GET', url: () => '/api/maintenance-windows/none', role: 'viewer', documented: '/api/maintenance-windows/{name}' },
+    { method: 'PUT', url: () => '/api/maintenance-windows/role-table', payload: () => ({ cron: '0 3 * * *', durationMin: 60, selector: { ids: [NONE] } }), role: 'admin', documented: '/api/maintenance-windows/{name}' },
+    { method: 'DELETE', url: () => '/api/maintenance-windows/none', role: 'admin', documented: '/api/maintenance-windows/{name}' },
+    { method: 'GET', url: () => `/api/servers/${serverId()}/maintenance-windows`, role: 'viewer', documented: '/api/servers/{serverId}/maintenance-windows' },
+    { method: 'GET', url: () => `/api/servers/${serverId()}/package-holds`, role: 'viewer', documented: '/api/servers/{serverId}/package-holds' },
+    { method: 'PUT', url: () => `/api/servers/${serverId()}/package-holds`, payload: () => ({ packages: ['openssl'] }), role: 'operator', documented: '/api/servers/{serverId}/package-holds' },
   ];
 }
 

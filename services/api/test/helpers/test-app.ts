@@ -1,13 +1,14 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { users } from '@mm/db';
 import { parseEnv } from '@mm/config';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@mm/testing';
+import { runQueueMigrations, type AnyQueueConfig } from '@mm/jobs';
+import { createTestDatabase, createTestRedis, testEnv, type TestDatabase, type TestRedis } from '@mm/testing';
 import { buildApp } from '../../src/app.js';
 import { ApiEnv } from '../../src/env.js';
-import { hashPassword } from '../../src/domain/passwords.js';
-import { seedAdmin } from '../../src/domain/seed-admin.js';
+import { hashPassword } from '../../src/shared/passwords.js';
+import { seedAdmin } from '../../src/features/users/seed-admin.js';
 import { createLogger } from '@mm/config';
-import type { Role } from '../../src/domain/roles.js';
+import type { Role } from '../../src/shared/roles.js';
 
 export const PASSWORD = 'correct-horse-battery-staple';
 
@@ -16,6 +17,8 @@ export interface TestApp {
   env: ApiEnv;
   database: TestDatabase;
   redis: TestRedis;
+  /** The queue config a test's own queues and workers take: this app's backend (TEST_QUEUE_BACKEND), database and prefix. */
+  queueConfig: AnyQueueConfig;
   tokens: Record<Role, string>;
   userIds: Record<Role, string>;
   /** inject with a role's token (or none) and a JSON body. */
@@ -25,15 +28,23 @@ export interface TestApp {
 
 export async function createTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
   const [database, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  const onPostgres = testEnv.queueBackend === 'postgres';
+  // The PostgreSQL-backend pass: BullMQ's tables in this file's own database, and a Redis URL nothing answers on.
+  if (onPostgres) await runQueueMigrations(database.url);
   const env = parseEnv(ApiEnv, {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: database.url,
-    REDIS_URL: redis.url,
+    QUEUE_BACKEND: testEnv.queueBackend,
+    REDIS_URL: onPostgres ? 'redis://127.0.0.1:1' : redis.url,
     QUEUE_PREFIX: redis.prefix,
     RATE_LIMIT_MAX: '100000',
     // No daily cleanup scheduler: its delayed job would show up in every test's job counts.
     CLEANUP_CRON: 'off',
+    // The suites register 127.0.0.x servers (the loopback sshd fixture), which the host policy refuses by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
+    // Storage targets on the loopback fixtures (s3rver, rclone, sshd); storage-targets.test.ts checks the guard itself.
+    STORAGE_ALLOWED_HOSTS: '127.0.0.1',
     ADMIN_EMAIL: 'Admin@Example.test',
     ADMIN_PASSWORD: PASSWORD,
     ...overrides,
@@ -60,6 +71,7 @@ export async function createTestApp(overrides: Record<string, string> = {}): Pro
     env,
     database,
     redis,
+    queueConfig: onPostgres ? { kind: 'postgres', databaseUrl: database.url, prefix: redis.prefix } : { connection: redis.url, prefix: redis.prefix },
     tokens,
     userIds,
     call(role, opts) {

@@ -21,7 +21,7 @@ export function startWorker(t: TestApp, queue: QueueAlias, outcome: (job: Job) =
       if (what === 'block') await held;
       return { ok: true, id: job.id };
     },
-    { connection: t.redis.url, prefix: t.redis.prefix, concurrency: 1 },
+    { ...t.queueConfig, concurrency: 1 },
   );
   worker.on('error', () => {}); // a closing connection during teardown is expected
   return { worker, release };
@@ -42,7 +42,10 @@ export function workerEnvOf(t: TestApp, extra: Record<string, string> = {}): Rec
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: t.database.url,
-    REDIS_URL: t.redis.url,
+    QUEUE_BACKEND: t.env.QUEUE_BACKEND,
+    REDIS_URL: t.env.REDIS_URL,
+    // The test sshd listens on loopback, which workers refuse by default.
+    SERVER_ALLOW_LOOPBACK: 'true',
     QUEUE_PREFIX: t.redis.prefix,
     CREDENTIALS_KEY: t.env.CREDENTIALS_KEY,
     HEALTH_PORT: '0',

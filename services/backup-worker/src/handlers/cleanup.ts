@@ -1,26 +1,29 @@
-import { rm } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { backups, deleteJobLogs, pruneJobLogs, restores, retentionPolicies, type Db } from '@mm/db';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { ResticTarget } from '@mm/restic';
+import { backups, deleteJobLogs, pruneJobLogs, restores, retentionPolicies, type Db, type RetentionPolicy } from '@mm/db';
 import { UnrecoverableError, type Queue } from 'bullmq';
-import { createQueue, createRedisConnection, defaultJobOptions, queueAliases, type CleanupPayload, type QueueAlias } from '@mm/jobs';
+import { createQueue, openQueueBackend, defaultJobOptions, queueAliases, type CleanupPayload, type QueueAlias } from '@mm/jobs';
 import type { JobContext } from '@mm/worker-runtime';
-import { archiveFileName, serverBackupDir } from '../archive-store.js';
+import { snapshotFileKey } from '../snapshot-file.js';
+import { archiveKey } from '../archive-store.js';
 import { PARTIAL_SUFFIX } from '../archive-writer.js';
 import { planRetention } from '../retention-plan.js';
+import { withServerBackupGuard } from '../server-backup-guard.js';
+import { jobError, openRepository } from '../restic/open-repository.js';
+import { archiveStorageOfRecord, repositoryOfRecord } from '../restic/resolve-target.js';
+import { serverTag } from '@mm/restic';
+import type { BackupSettings } from '../settings.js';
 
-export interface CleanupSettings {
-  /** Absolute BACKUP_DIR: archive files outside it are never deleted. */
-  backupDir: string;
-  /** REDIS_URL and QUEUE_PREFIX of the three queues whose finished jobs it removes; required to run backup:cleanup. */
-  queues?: { redisUrl: string; prefix: string };
-}
+/** Cleanup reads BACKUP_DIR, the repositories and the queue settings. */
+export type CleanupSettings = BackupSettings;
 
 export interface RemovedBackup {
   id: string;
   serverId: string;
   status: string;
   filePath: string | null;
+  /** Repository backups: the snapshot restic forgot. */
+  snapshotId?: string | null;
   sizeBytes: number | null;
 }
 
@@ -41,14 +44,6 @@ const FINISHED_JOB_AGE_MS = defaultJobOptions.removeOnComplete.age * 1_000;
 const CLEAN_BATCH = 1_000;
 const LIVE = ['pending', 'running'] as const;
 
-/** Deletes a file; one that is already gone is fine. */
-const removeFile = (path: string) => rm(path, { force: true });
-
-function insideDir(dir: string, path: string): boolean {
-  const rel = relative(resolve(dir), resolve(path));
-  return rel !== '' && !rel.startsWith('..') && !rel.startsWith(sep) && !rel.includes(`..${sep}`);
-}
-
 /** Backups an active restore is reading: never pruned under it. */
 async function inUseByRestores(db: Db): Promise<Set<string>> {
   const rows = await db.select({ backupId: restores.backupId, chain: restores.chain }).from(restores).where(inArray(restores.status, [...LIVE]));
@@ -59,13 +54,18 @@ async function inUseByRestores(db: Db): Promise<Set<string>> {
 async function applyRetention(settings: CleanupSettings, ctx: CleanupContext, result: CleanupResult): Promise<void> {
   const policies = await ctx.db.select().from(retentionPolicies);
   const protectedIds = policies.length ? await inUseByRestores(ctx.db) : new Set<string>();
+  const pruneTargets = new Map<string, ResticTarget>();
   for (const policy of policies) {
+    // Repository snapshots follow restic's own forget; the archive plan covers archive records only.
+    await forgetSnapshots(settings, ctx, policy, protectedIds, result, pruneTargets);
     // Running rows too: planRetention never deletes them, and keeps the base a running incremental builds on.
-    const rows = await ctx.db.select().from(backups).where(eq(backups.serverId, policy.serverId));
+    const rows = await ctx.db.select().from(backups).where(and(eq(backups.serverId, policy.serverId), eq(backups.engine, 'archive')));
     const doomed = new Set(planRetention(rows, policy, protectedIds));
     for (const row of rows) {
       if (!doomed.has(row.id) || (LIVE as readonly string[]).includes(row.status)) continue;
-      if (row.filePath && !insideDir(settings.backupDir, row.filePath)) {
+      const storage = await archiveStorageOfRecord(settings, ctx.db, row.storageTargetId);
+      const key = row.filePath ? storage.keyOf(row.filePath) : undefined;
+      if (row.filePath && !key) {
         result.skipped.push({ id: row.id, reason: 'file is outside BACKUP_DIR' });
         ctx.log.warn({ backupId: row.id, filePath: row.filePath }, 'retention: archive outside BACKUP_DIR left alone');
         continue;
@@ -73,7 +73,7 @@ async function applyRetention(settings: CleanupSettings, ctx: CleanupContext, re
       // The record goes first, in one statement that re-checks what the plan was made on: still the same status, no
       // restore started since that reads it, no incremental started since that builds on it. Only then the file, so
       // a backup something still needs never loses its archive (at worst a file outlives its record).
-      const deleted = await ctx.db
+      const deleted = await withServerBackupGuard(ctx.db, row.serverId, () => ctx.db
         .delete(backups)
         .where(
           and(
@@ -83,28 +83,89 @@ async function applyRetention(settings: CleanupSettings, ctx: CleanupContext, re
             sql`not exists (select 1 from ${backups} i where i.base_backup_id = ${backups.id} and i.status in ('pending', 'running'))`,
           ),
         )
-        .returning({ id: backups.id });
+        .returning({ id: backups.id }));
       if (deleted.length === 0) {
         result.skipped.push({ id: row.id, reason: 'changed or came into use since the plan was made' });
         continue;
       }
-      const partial = join(serverBackupDir(settings.backupDir, row.serverId), archiveFileName(row.id, row) + PARTIAL_SUFFIX);
-      if (row.filePath) await removeFile(row.filePath);
-      await removeFile(partial);
+      if (key) await storage.delete(key);
+      await storage.delete(archiveKey(row.serverId, row.id, row) + PARTIAL_SUFFIX);
+      // Its GNU tar snapshot file goes with it (an incremental on it is a newer record that retention keeps it for).
+      const snapshotKey = snapshotFileKey(row.serverId, row.id, row.encryption);
+      await storage.delete(snapshotKey);
+      await storage.delete(snapshotKey + PARTIAL_SUFFIX);
       result.backups.push({ id: row.id, serverId: row.serverId, status: row.status, filePath: row.filePath, sizeBytes: row.sizeBytes });
     }
   }
   if (result.backups.length) await deleteJobLogs(ctx.db, result.backups.map((b) => b.id));
+  // Only prune frees space; it takes restic's exclusive lock (bounded wait, then a retryable failure).
+  for (const target of pruneTargets.values()) {
+    const repo = await openRepository(settings, target);
+    try {
+      await repo.prune();
+    } catch (err) {
+      throw jobError(err);
+    } finally {
+      await repo.close();
+    }
+  }
+}
+
+/**
+ * `restic forget --tag server:<id>` with the server's policy in each repository holding its snapshots, then the
+ * records of exactly the snapshots restic removed. Skipped while a restore reads one of them (restic would not know
+ * to keep it); the repositories that lost snapshots are pruned once at the end.
+ */
+async function forgetSnapshots(
+  settings: CleanupSettings,
+  ctx: CleanupContext,
+  policy: RetentionPolicy,
+  protectedIds: Set<string>,
+  result: CleanupResult,
+  pruneTargets: Map<string, ResticTarget>,
+): Promise<void> {
+  const rows = await ctx.db
+    .select({ id: backups.id, snapshotId: backups.snapshotId, storageTargetId: backups.storageTargetId })
+    .from(backups)
+    .where(and(eq(backups.serverId, policy.serverId), eq(backups.engine, 'restic')));
+  const inUse = rows.filter((r) => protectedIds.has(r.id));
+  if (inUse.length) {
+    for (const r of inUse) result.skipped.push({ id: r.id, reason: "a restore is reading it: the server's snapshots are forgotten on the next cleanup" });
+    return;
+  }
+  const rules = { keepLast: policy.keepLast, keepDaily: policy.keepDaily, keepWeekly: policy.keepWeekly, keepMonthly: policy.keepMonthly, keepYearly: policy.keepYearly };
+  const keep = Object.fromEntries(Object.entries(rules).filter(([, v]) => typeof v === 'number' && v > 0)) as Record<string, number>;
+  if (Object.keys(keep).length === 0) return;
+  for (const targetId of new Set(rows.filter((r) => r.snapshotId).map((r) => r.storageTargetId))) {
+    const target = await repositoryOfRecord(settings, ctx.db, targetId);
+    const repo = await openRepository(settings, target);
+    let removed: string[];
+    try {
+      ({ removed } = await repo.forget([serverTag(policy.serverId)], keep));
+    } catch (err) {
+      throw jobError(err);
+    } finally {
+      await repo.close();
+    }
+    if (removed.length === 0) continue;
+    pruneTargets.set(targetId ?? 'default', target);
+    const sameTarget = targetId === null ? isNull(backups.storageTargetId) : eq(backups.storageTargetId, targetId);
+    const deleted = await ctx.db
+      .delete(backups)
+      .where(and(eq(backups.serverId, policy.serverId), eq(backups.engine, 'restic'), sameTarget, inArray(backups.snapshotId, removed)))
+      .returning({ id: backups.id, status: backups.status, snapshotId: backups.snapshotId, sizeBytes: backups.sizeBytes });
+    for (const row of deleted) result.backups.push({ id: row.id, serverId: policy.serverId, status: row.status, filePath: null, snapshotId: row.snapshotId, sizeBytes: row.sizeBytes });
+  }
 }
 
 async function cleanFinishedJobs(settings: CleanupSettings, result: CleanupResult): Promise<void> {
   if (!settings.queues) throw new UnrecoverableError('backup:cleanup needs the queue settings (CleanupSettings.queues) to reach the three queues');
   // One connection for the three queues, closed here: a Queue never closes a connection it was handed.
-  const connection = createRedisConnection(settings.queues.redisUrl, 'worker');
+  const backend = openQueueBackend(settings.queues, 'worker');
   try {
-    for (const alias of queueAliases) await cleanQueue(createQueue(alias, { connection, prefix: settings.queues.prefix }), alias, result);
+    for (const alias of queueAliases) await cleanQueue(createQueue(alias, backend.queueConfig), alias, result);
   } finally {
-    connection.disconnect();
+    await backend.close();
   }
 }
 

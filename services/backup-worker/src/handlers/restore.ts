@@ -1,44 +1,28 @@
-import { Transform, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError } from 'bullmq';
 import { and, eq, inArray } from 'drizzle-orm';
 import { restores, type Backup } from '@mm/db';
 import type { RestorePayload } from '@mm/jobs';
-import { assertRemotePath, shellQuote, type SshSession } from '@mm/ssh';
+import { assertRemotePath, type SshSession } from '@mm/ssh';
 import type { JobContext } from '@mm/worker-runtime';
 import { ArchiveIntegrityError, checkStoredFile, sha256Of, StoredArchiveStream } from '../archive-reader.js';
 import { resolveRestoreChain } from '../restore-chain.js';
+import { extractCommand, lineCounter, makeTarget, memberOf, subsetExit } from '../remote-extract.js';
+import { restoreSnapshot } from '../restic/restore-snapshot.js';
+import { RestoreProgress, type RestoreJobResult } from '../restore-result.js';
 import { interpretTarExit } from '../tar-command.js';
 import { createProgressMapper } from '../transfer-progress.js';
-import type { BackupSettings } from './backup.js';
-
-/** What the job returns and the restores record keeps in `result`. */
-export interface RestoreJobResult {
-  restoreId: string;
-  backupId: string;
-  serverId: string;
-  targetPath: string;
-  /** Backup ids extracted, in order (full base first). */
-  chain: string[];
-  /** Archive bytes sent to the server (decrypted; still gzip-compressed when the backup is). */
-  bytes: number;
-  /** Members tar extracted (files, folders, links), summed over the chain. */
-  entries: number;
-  warnings: string[];
-}
-
-export const RestoreProgress = {
-  STARTED: 10,
-  SERVER_VERIFIED: 20,
-  RECORD_CREATED: 30,
-  CHAIN_VERIFIED: 40,
-  TRANSFERRED: 90,
-  RECORD_UPDATED: 100,
-} as const;
+import { archiveStorageOfRecord } from '../restic/resolve-target.js';
+import type { BackupSettings } from '../settings.js';
+import type { BackupStorage } from '../storage/backup-storage.js';
 
 type BackupContext = JobContext<'backup'>;
 
-/** Records only move forward: a finished restore run again reports what it did (or refuses), never extracts twice. */
+/**
+ * Records only move forward: a finished restore run again reports what it did (or refuses), never extracts twice.
+ * A failed restore retried through POST /api/jobs/:id/retry finds its record reopened (pending) and runs again.
+ */
 async function finishedBefore(ctx: BackupContext, restoreId: string): Promise<RestoreJobResult | undefined> {
   const prior = await ctx.db.query.restores.findFirst({ where: (r, { eq: equals }) => equals(r.id, restoreId) });
   if (!prior || prior.status === 'pending' || prior.status === 'running') return undefined;
@@ -47,37 +31,21 @@ async function finishedBefore(ctx: BackupContext, restoreId: string): Promise<Re
   return prior.result as RestoreJobResult;
 }
 
-/** The remote extraction: members are relative to `/`, so they land at <target>/<original path>; -p keeps modes. */
-function extractCommand(targetPath: string, compression: boolean): string {
-  return ['env', 'LC_ALL=C', 'tar', '-x', ...(compression ? ['-z'] : []), '-p', '-v', '-f', '-', '-C', shellQuote(targetPath)].join(' ');
-}
-
-/** Counts tar -v lines (one per extracted member) without keeping them. */
-function lineCounter(): { sink: Writable; count: () => number } {
-  let lines = 0;
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const byte of chunk) if (byte === 0x0a) lines++;
-      callback();
-    },
-  });
-  return { sink, count: () => lines };
-}
-
 /**
  * Every archive of the chain is read and hashed locally BEFORE anything is sent, so a tampered or truncated
  * file stops the restore with nothing extracted. The bytes are hashed again while streaming; a file changed in
  * between fails the transfer before tar sees the end of its input.
  */
-async function checkChainFiles(settings: BackupSettings, chain: Backup[]): Promise<Map<string, string>> {
-  const paths = new Map<string, string>();
+async function checkChainFiles(settings: BackupSettings, ctx: BackupContext, chain: Backup[]): Promise<Map<string, StoredArchive>> {
+  const paths = new Map<string, StoredArchive>();
   for (const backup of chain) {
+    const storage = await archiveStorageOfRecord(settings, ctx.db, backup.storageTargetId);
     try {
-      const path = await checkStoredFile(settings.backupDir, backup);
-      const digest = await sha256Of(path);
+      const path = await checkStoredFile(storage, backup);
+      const digest = await sha256Of(storage, path);
       if (digest !== backup.sha256) throw new ArchiveIntegrityError(`the stored file ${path} hashes to ${digest}; its record says ${backup.sha256}`);
       if (backup.encryption && !settings.encryptionKey) throw new ArchiveIntegrityError('BACKUP_ENCRYPTION_KEY is not set');
-      paths.set(backup.id, path);
+      paths.set(backup.id, { storage, path });
     } catch (err) {
       if (err instanceof ArchiveIntegrityError) throw new UnrecoverableError(`backup ${backup.id} cannot be restored: ${err.message}; nothing was extracted`);
       throw err;
@@ -86,10 +54,17 @@ async function checkChainFiles(settings: BackupSettings, chain: Backup[]): Promi
   return paths;
 }
 
+interface StoredArchive {
+  storage: BackupStorage;
+  path: string;
+}
+
 interface SentArchive {
   bytes: number;
   entries: number;
   warnings: string[];
+  /** A subset restore: the members this archive did not hold. */
+  notFound: string[];
 }
 
 async function sendArchive(
@@ -97,11 +72,12 @@ async function sendArchive(
   session: SshSession,
   ctx: BackupContext,
   backup: Backup,
-  path: string,
+  { storage, path }: StoredArchive,
   targetPath: string,
+  paths: string[] | undefined,
   onBytes: (bytesRead: number) => void,
 ): Promise<SentArchive> {
-  const stream = new StoredArchiveStream(path, backup, settings.encryptionKey, onBytes);
+  const stream = new StoredArchiveStream(storage, path, backup, settings.encryptionKey, onBytes);
   let sent = 0;
   // Last stage: ends the remote tar's input only once the whole stored file matched its digest.
   const guard = new Transform({
@@ -128,7 +104,8 @@ async function sendArchive(
   const counter = lineCounter();
   let streamed;
   try {
-    streamed = await session.execToStream(extractCommand(targetPath, backup.compression), counter.sink, {
+    const listed = backup.backupType === 'incremental' && typeof (backup.result as { snapshotFile?: unknown } | null)?.snapshotFile === 'string';
+    streamed = await session.execToStream(extractCommand(targetPath, backup.compression, listed, paths), counter.sink, {
       stdin: guard,
       signal: ctx.signal,
       // The job's run-time limit (catalog timeoutMs / JOB_TIMEOUTS_MS) aborts ctx.signal; no second limit here.
@@ -143,18 +120,16 @@ async function sendArchive(
   }
   await feeding;
   if (feedError) throw damage ? new UnrecoverableError(`backup ${backup.id} could not be restored: ${damage.message}`) : feedError;
-  const outcome = interpretTarExit(streamed.code, streamed.signal, streamed.stderr);
+  // One level of a chain may lack a member of the subset (unchanged since the full): checked over the whole chain.
+  const exit = paths ? subsetExit(streamed.code, streamed.stderr) : { code: streamed.code, stderr: streamed.stderr, notFound: [] };
+  const outcome = interpretTarExit(exit.code, streamed.signal, exit.stderr);
   if (!outcome.ok) throw outcome.retryable ? new Error(`extracting backup ${backup.id}: ${outcome.reason}`) : new UnrecoverableError(`extracting backup ${backup.id}: ${outcome.reason}`);
-  return { bytes: sent, entries: counter.count(), warnings: outcome.warnings };
-}
-
-async function makeTarget(session: SshSession, ctx: BackupContext, targetPath: string): Promise<void> {
-  const { code, stderr } = await session.exec(`mkdir -p -- ${shellQuote(targetPath)}`, { timeoutMs: 30_000, signal: ctx.signal });
-  if (code !== 0) throw new UnrecoverableError(`could not create the restore target ${targetPath}: ${stderr.trim().slice(0, 500) || `mkdir exited with ${code}`}`);
+  return { bytes: sent, entries: counter.count(), warnings: outcome.warnings, notFound: exit.notFound };
 }
 
 export async function runRestore(settings: BackupSettings, payload: RestorePayload, ctx: BackupContext): Promise<RestoreJobResult> {
   const { restoreId, backupId, serverId } = payload;
+  const paths = payload.paths?.length ? payload.paths : undefined;
   await ctx.progress(RestoreProgress.STARTED);
   const done = await finishedBefore(ctx, restoreId);
   if (done) return done;
@@ -165,6 +140,10 @@ export async function runRestore(settings: BackupSettings, payload: RestorePaylo
   } catch (err) {
     throw new UnrecoverableError(`invalid restore target: ${(err as Error).message}`);
   }
+  // Bad members fail here, before the server is touched (memberOf throws an UnrecoverableError naming the path).
+  const members = paths?.map((p) => memberOf(p));
+  const asked = await ctx.db.query.backups.findFirst({ where: (b, { eq: equals }) => equals(b.id, backupId) });
+  if (asked?.engine === 'restic') return restoreSnapshot(settings, { ...payload, targetPath, paths }, asked, ctx);
   const chain = await resolveRestoreChain(ctx.db, backupId);
   const { server, target } = await ctx.loadServer(serverId);
   const session = await ctx.connect(server, target);
@@ -176,7 +155,7 @@ export async function runRestore(settings: BackupSettings, payload: RestorePaylo
   await ctx.db.update(restores).set({ chain: chainIds, updatedAt: new Date() }).where(open);
   await ctx.progress(RestoreProgress.RECORD_CREATED);
 
-  const paths = await checkChainFiles(settings, chain);
+  const stored = await checkChainFiles(settings, ctx, chain);
   await ctx.progress(RestoreProgress.CHAIN_VERIFIED);
   ctx.log.info({ backupId, chain: chainIds, targetPath }, 'restore transfer started');
 
@@ -187,9 +166,12 @@ export async function runRestore(settings: BackupSettings, payload: RestorePaylo
   let bytes = 0;
   let entries = 0;
   const warnings: string[] = [];
+  const missingEverywhere = new Set(members);
   for (const backup of chain) {
     const offset = before;
-    const sent = await sendArchive(settings, session, ctx, backup, paths.get(backup.id) as string, targetPath, (read) => progress.report(offset + read));
+    const sent = await sendArchive(settings, session, ctx, backup, stored.get(backup.id) as StoredArchive, targetPath, paths, (read) => progress.report(offset + read));
+    const lacking = new Set(sent.notFound);
+    for (const member of missingEverywhere) if (!lacking.has(member)) missingEverywhere.delete(member);
     before += backup.sizeBytes ?? 0;
     bytes += sent.bytes;
     entries += sent.entries;
@@ -200,9 +182,12 @@ export async function runRestore(settings: BackupSettings, payload: RestorePaylo
     ctx.log.info({ backupId: backup.id, bytes: sent.bytes, entries: sent.entries }, 'archive extracted');
   }
   await progress.settled();
+  if (missingEverywhere.size) {
+    throw new UnrecoverableError(`not in backup ${backupId} or its chain: ${[...missingEverywhere].map((m) => `/${m}`).join(', ')}; the other paths were extracted`);
+  }
   await ctx.progress(RestoreProgress.TRANSFERRED);
 
-  const result: RestoreJobResult = { restoreId, backupId, serverId, targetPath, chain: chainIds, bytes, entries, warnings };
+  const result: RestoreJobResult = { restoreId, backupId, serverId, targetPath, paths: paths ?? null, chain: chainIds, bytes, entries, warnings };
   await ctx.db.update(restores).set({ bytes, updatedAt: new Date() }).where(open);
   await ctx.record.complete({ result });
   await ctx.progress(RestoreProgress.RECORD_UPDATED);

@@ -4,8 +4,10 @@ import { backups } from '@mm/db';
 import type { VerifyPayload } from '@mm/jobs';
 import type { JobContext } from '@mm/worker-runtime';
 import { checkArchive } from '../archive-reader.js';
+import { verifySnapshot } from '../restic/verify-snapshot.js';
 import { createProgressMapper } from '../transfer-progress.js';
-import type { BackupSettings } from './backup.js';
+import { archiveStorageOfRecord } from '../restic/resolve-target.js';
+import type { BackupSettings } from '../settings.js';
 
 /** The job's result and what lands on the backup record (verified_at, verify_status, verify_error, verify_entries). */
 export interface VerifyJobResult {
@@ -29,11 +31,14 @@ export async function runVerify(settings: BackupSettings, payload: VerifyPayload
   const backup = await ctx.db.query.backups.findFirst({ where: (b, { eq: equals }) => equals(b.id, payload.backupId) });
   if (!backup) throw new UnrecoverableError(`backup ${payload.backupId} no longer exists`);
   if (backup.status !== 'completed') throw new UnrecoverableError(`backup ${payload.backupId} is ${backup.status}; only a completed backup can be verified`);
-  if (backup.encryption && !settings.encryptionKey) throw new UnrecoverableError('BACKUP_ENCRYPTION_KEY is not set: an encrypted backup cannot be verified');
+  if (backup.engine === 'archive' && backup.encryption && !settings.encryptionKey) throw new UnrecoverableError('BACKUP_ENCRYPTION_KEY is not set: an encrypted backup cannot be verified');
 
   await ctx.progress(VerifyProgress.READ_STARTED);
   const progress = createProgressMapper(ctx, backup.sizeBytes ?? 0, VerifyProgress.READ_STARTED, VerifyProgress.READ_DONE);
-  const check = await checkArchive(settings.backupDir, backup, settings.encryptionKey, { signal: ctx.signal, onBytes: progress.report });
+  const check =
+    backup.engine === 'restic'
+      ? await verifySnapshot(settings, ctx.db, backup, progress.report)
+      : await checkArchive(await archiveStorageOfRecord(settings, ctx.db, backup.storageTargetId), backup, settings.encryptionKey, { signal: ctx.signal, onBytes: progress.report });
   await progress.settled();
   await ctx.progress(VerifyProgress.READ_DONE);
 

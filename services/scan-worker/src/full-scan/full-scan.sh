@@ -57,7 +57,8 @@ if have dpkg-query; then
   if have apt-get; then echo "manager=apt"; else echo "manager=dpkg"; fi
   echo "installed=$(dpkg-query -W -f '${db:Status-Abbrev}\n' 2>/dev/null | grep -c '^ii')"
   # Reads the current index without root (it does not refresh it); far quicker than apt-get -s upgrade.
-  if have apt; then echo "upgradable=$(apt list --upgradable 2>/dev/null | grep -c 'upgradable from')"; fi
+  # A security update comes from a *-security suite (bookworm-security, jammy-security), first or among several.
+  if have apt; then apt list --upgradable 2>/dev/null | awk '/upgradable from/ { n++; if ($1 ~ /^[^\/]*\/[^ ]*-security/) s++ } END { print "upgradable=" n + 0; print "security=" s + 0 }'; fi
 elif have dnf || have yum; then
   if have dnf; then m=dnf; else m=yum; fi
   echo "manager=$m"
@@ -66,6 +67,8 @@ elif have dnf || have yum; then
   out=$($m -q -C check-update 2>/dev/null); rc=$?
   if [ "$rc" -eq 0 ] || [ "$rc" -eq 100 ]; then
     echo "upgradable=$(printf '%s\n' "$out" | awk '/^Obsolet/ { exit } NF == 3 { n++ } END { print n + 0 }')"
+    # Packages named by a security advisory; nothing (unknown) when the cache holds no updateinfo.
+    sec=$($m -q -C updateinfo list --security 2>/dev/null) && echo "security=$(printf '%s\n' "$sec" | awk 'NF >= 3 { print $3 }' | sort -u | wc -l)"
   else echo "upgradable-error=$m check-update exited $rc (no metadata cache?)"
   fi
 elif have apk; then

@@ -4,6 +4,8 @@ import type { Disk, FullScanResult, ListeningPort } from './result-schema.js';
 import { sshdSettingsOf } from './sshd-settings.js';
 
 const UNAVAILABLE = '@@mm-unavailable ';
+/** The host prints this output: no fact needs a longer line, and every parser below then works on bounded text. */
+const MAX_LINE_LENGTH = 4_096;
 
 type Facts = Omit<FullScanResult, 'collectedAt' | 'notes' | 'findings'>;
 
@@ -17,7 +19,7 @@ export function splitSections(stdout: string): Map<FullScanSection, string[]> {
       current = (FULL_SCAN_SECTIONS as readonly string[]).includes(name) ? [] : undefined;
       if (current) sections.set(name as FullScanSection, current);
     } else if (current && line !== '') {
-      current.push(line);
+      current.push(line.length > MAX_LINE_LENGTH ? line.slice(0, MAX_LINE_LENGTH) : line);
     }
   }
   return sections;
@@ -77,7 +79,9 @@ function parseMemory(lines: string[]): Facts['memory'] {
   const kv = keyValues(lines, ':');
   // /proc/meminfo says "kB" but means KiB.
   const bytes = (key: string) => {
-    const kib = integer(kv.get(key)?.replace(/\s*kB$/, ''));
+    // endsWith, not /\s*kB$/: that regex is quadratic on a long run of spaces the host prints.
+    const value = kv.get(key);
+    const kib = integer(value?.endsWith('kB') ? value.slice(0, -2).trimEnd() : value);
     return kib === null ? null : kib * 1024;
   };
   const totalBytes = bytes('MemTotal');
@@ -141,7 +145,7 @@ function parsePackages(lines: string[], notes: string[]): Facts['packages'] {
   const upgradableError = kv.get('upgradable-error');
   if (upgradableError) notes.push(`upgradable packages unknown: ${upgradableError}`);
   else if (kv.has('upgradable')) notes.push('upgradable count is from the package index as it was; a scan does not refresh it');
-  return { manager, installed: integer(kv.get('installed')), upgradable: integer(kv.get('upgradable')) };
+  return { manager, installed: integer(kv.get('installed')), upgradable: integer(kv.get('upgradable')), security: upgradableError ? null : integer(kv.get('security')) };
 }
 
 function parseFailedUnits(lines: string[]): string[] | null {

@@ -53,7 +53,15 @@ export const FullScanResult = Type.Object({
   ),
   disks: Nullable(Type.Array(Disk)),
   listeningPorts: Nullable(Type.Array(ListeningPort)),
-  packages: Nullable(Type.Object({ manager: PackageManagerName, installed: Nullable(Type.Integer({ minimum: 0 })), upgradable: Nullable(Type.Integer({ minimum: 0 })) })),
+  packages: Nullable(
+    Type.Object({
+      manager: PackageManagerName,
+      installed: Nullable(Type.Integer({ minimum: 0 })),
+      upgradable: Nullable(Type.Integer({ minimum: 0 })),
+      /** Of the upgradable ones, from a security suite (apt) or advisory (dnf/yum); null where the manager cannot tell (apk). Absent in results from before. */
+      security: Type.Optional(Nullable(Type.Integer({ minimum: 0 }))),
+    }),
+  ),
   failedUnits: Nullable(Type.Array(Type.String())),
   sshd: Nullable(
     Type.Object({

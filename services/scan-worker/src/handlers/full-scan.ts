@@ -1,10 +1,11 @@
 import { Value } from '@sinclair/typebox/value';
 import { UnrecoverableError } from 'bullmq';
-import { ScanProgress, type ScanPayload } from '@mm/jobs';
+import { ScanProgress, type FullScanSummary, type ScanPayload } from '@mm/jobs';
 import { createJobOutput, type JobContext } from '@mm/worker-runtime';
 import { parseFullScanOutput } from '../full-scan/parse-output.js';
 import { FullScanResult } from '../full-scan/result-schema.js';
 import { FULL_SCAN_SCRIPT, FULL_SCAN_SECTIONS, SECTION_MARKER, type FullScanSection } from '../full-scan/script.js';
+import { runGateCommand } from '../gate-command.js';
 import { markServerSeen } from '../server-last-seen.js';
 import { verifyServer } from '../verify-server.js';
 
@@ -19,7 +20,7 @@ function progressOfSection(section: FullScanSection): number {
 }
 
 /** Everything worth knowing about a server, gathered by one constant script in one round trip. */
-export async function fullScan(payload: ScanPayload, ctx: JobContext<'scan'>): Promise<{ findings: number; notes: number }> {
+export async function runFullScan(payload: ScanPayload, ctx: JobContext<'scan'>): Promise<FullScanSummary> {
   await ctx.progress(ScanProgress.STARTED);
   const { server, session } = await verifyServer(ctx, payload.serverId, 'full');
   await ctx.progress(ScanProgress.SERVER_VERIFIED);
@@ -54,14 +55,24 @@ export async function fullScan(payload: ScanPayload, ctx: JobContext<'scan'>): P
     // The parser builds the result, so a schema mismatch is a bug here, not a server problem: retrying would not help.
     if (problem) throw new UnrecoverableError(`full scan result does not match its schema at ${problem.path}: ${problem.message}`);
 
-    await markServerSeen(ctx.db, server.id, { status: 'online' });
+    const facts = {
+      upgradablePackages: result.packages?.upgradable ?? null,
+      securityUpdates: result.packages?.security ?? null,
+      rebootRequired: result.rebootRequired,
+      criticalFindings: result.findings.filter((f) => f.severity === 'critical').length,
+    };
+    await markServerSeen(ctx.db, server.id, { status: 'online', os: result.os, facts });
+    // A rollout's gate: after the scan's facts are kept, its command decides too (nothing for an ordinary scan).
+    await runGateCommand(payload, ctx, session, server.name);
     // The typed column and the server's last-seen first (90); the full result lands with completion (100).
     await ctx.record.update({ online: true });
     await ctx.progress(ScanProgress.RESULTS_STORED);
     await ctx.record.complete({ online: true, result });
     await ctx.progress(ScanProgress.DONE);
     ctx.log.info({ serverId: server.id, findings: result.findings.length, notes: result.notes.length }, 'full scan done');
-    return { findings: result.findings.length, notes: result.notes.length };
+    // The critical findings are what the catalog's scan.critical_finding event carries.
+    const critical = result.findings.filter((f) => f.severity === 'critical').map((f) => ({ code: f.code, message: f.message.slice(0, 500) }));
+    return { findings: result.findings.length, notes: result.notes.length, critical };
   } finally {
     await out.flush().catch(() => {}); // a write error after a failed exec must not hide the exec's error
   }

@@ -5,6 +5,7 @@ import { ScanProgress, type ScanPayload } from '@mm/jobs';
 import type { JobContext } from '@mm/worker-runtime';
 import { QUICK_SCAN_SCRIPT, parseQuickScanOutput } from '../quick-scan/command.js';
 import { QuickScanResult } from '../quick-scan/result-schema.js';
+import { runGateCommand } from '../gate-command.js';
 import { markServerSeen } from '../server-last-seen.js';
 import { verifyServer } from '../verify-server.js';
 
@@ -19,7 +20,7 @@ const REDIS_ONLY = { record: false } as const;
  * written only at execution start (40) and completion (100, with the result). Writes that do not depend on
  * each other share a round trip (docs/PERFORMANCE.md, "SSH overhead").
  */
-export async function quickScan(payload: ScanPayload, ctx: JobContext<'scan'>): Promise<QuickScanResult> {
+export async function runQuickScan(payload: ScanPayload, ctx: JobContext<'scan'>): Promise<QuickScanResult> {
   const [, { server, session, tcpConnectMs, sshSessionMs }] = await Promise.all([
     ctx.progress(ScanProgress.STARTED, REDIS_ONLY),
     verifyServer(ctx, payload.serverId, 'quick'),
@@ -60,6 +61,8 @@ export async function quickScan(payload: ScanPayload, ctx: JobContext<'scan'>): 
   const problem = Value.Errors(QuickScanResult, result).First();
   // The handler builds the result, so a mismatch is a bug here, not a server problem: retrying would not help.
   if (problem) throw new UnrecoverableError(`quick scan result does not match its schema at ${problem.path}: ${problem.message}`);
+  // A rollout's gate: the scan found the server up; its command decides too (nothing for an ordinary scan).
+  await runGateCommand(payload, ctx, session, server.name);
   // Whole milliseconds, rounded up: a reachable server never shows 0 ms (loopback connects in well under 1 ms).
   const latencyMs = Math.max(1, Math.ceil(connectMs));
   // Progress 90, the server's last-seen and the completed record (typed columns and result) in the same round trip.

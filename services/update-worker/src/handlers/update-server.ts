@@ -1,12 +1,16 @@
 import { Value } from '@sinclair/typebox/value';
 import { UnrecoverableError } from 'bullmq';
 import { UpdateProgress, type UpdatePayload } from '@mm/jobs';
-import { assertPackageName, shellQuote, type SshSession } from '@mm/ssh';
+import { shellQuote, type SshSession } from '@mm/ssh';
 import { createJobOutput, type JobOutput, type JobContext } from '@mm/worker-runtime';
 import { probeHost, type HostFacts } from '../host-probe.js';
 import { parseNameVersionLines, type PackageManager } from '../package-managers/package-manager.js';
 import { packageManagers } from '../package-managers/select.js';
+import { assertPackageName } from '../package-name.js';
+import { waitForMaintenanceWindow, type MaintenanceGateSettings } from '../maintenance-gate.js';
+import { keepPendingUpdates } from '../pending-updates.js';
 import { checkRebootRequired } from '../reboot-check.js';
+import { DEFAULT_REBOOT_SETTINGS, rebootAndWait, type RebootSettings } from '../reboot.js';
 import { UpdateResult, type ChangedPackage, type UpgradablePackage } from '../update-result.js';
 
 const REFRESH_TIMEOUT_MS = 10 * 60_000;
@@ -47,17 +51,26 @@ function noRootReason(host: HostFacts): string {
   return host.privilege === 'sudo-missing' ? 'sudo is not installed' : 'sudo -n wants a password (or the user may not use sudo)';
 }
 
+export interface UpdateSettings extends MaintenanceGateSettings {
+  /** How `reboot: "if-required"` reboots and waits; default DEFAULT_REBOOT_SETTINGS. */
+  reboot?: RebootSettings;
+}
+
 /**
- * Lists upgradable packages and, unless it is a dry run, upgrades them (all, or only `packages`).
+ * Lists upgradable packages and, unless it is a dry run, upgrades them (all, or only `packages`), then with
+ * `reboot: "if-required"` reboots the server when it says it needs one and waits for it to come back (reboot.ts).
  * A dry run changes nothing on the server: without root it skips the index refresh (noted in the result)
  * and previews from the current index.
  */
-export async function updateServer(payload: UpdatePayload, ctx: JobContext<'update'>): Promise<UpdateResult> {
+export async function runUpdate(payload: UpdatePayload, ctx: JobContext<'update'>, settings: UpdateSettings = { recheckMs: 5 * 60_000 }): Promise<UpdateResult> {
+  await waitForMaintenanceWindow(payload, ctx, settings);
+  const rebootPolicy = payload.options.reboot ?? 'never';
   const { dry_run: dryRun } = payload.options;
   const requested = payload.options.packages?.length ? payload.options.packages.map(assertPackageName) : null;
 
   await ctx.progress(UpdateProgress.STARTED);
   const { server, target } = await ctx.loadServer(payload.serverId);
+  const holds = new Set(server.packageHolds.map(assertPackageName));
   // A failed connection needs no record of its own here: the runtime creates it when it marks the job failed.
   const session = await ctx.connect(server, target);
   await ctx.progress(UpdateProgress.SERVER_VERIFIED);
@@ -98,13 +111,10 @@ export async function updateServer(payload: UpdatePayload, ctx: JobContext<'upda
       throw new Error(`listing upgradable packages failed on ${server.name} (exit ${listed.code ?? listed.signal}): ${tail(listed.stderr)}`);
     }
     const upgradable = pm.parseUpgradable(listed.stdout);
-    let targets: string[] | null = requested;
-    if (requested) {
-      const available = new Set(upgradable.map((p) => p.name));
-      const skipped = requested.filter((name) => !available.has(name));
-      if (skipped.length > 0) notes.push(`not upgradable (not installed or already current): ${skipped.join(', ')}`);
-      targets = requested.filter((name) => available.has(name));
-    }
+    const plan = planTargets(requested, upgradable, holds);
+    const targets = plan.targets;
+    if (plan.notUpgradable.length > 0) notes.push(`not upgradable (not installed or already current): ${plan.notUpgradable.join(', ')}`);
+    if (plan.held.length > 0) notes.push(`held, not upgraded: ${plan.held.join(', ')}`);
     await ctx.progress(PACKAGES_LISTED);
 
     let changed: ChangedPackage[] = [];
@@ -113,22 +123,40 @@ export async function updateServer(payload: UpdatePayload, ctx: JobContext<'upda
       notes.push('nothing to upgrade');
     } else if (dryRun) {
       changed = await preview(exec, pm, targets, upgradable, server.name);
+      const pulled = pm.excludes ? [] : changed.filter((c) => holds.has(c.name)).map((c) => c.name);
+      if (pulled.length > 0) notes.push(`a real run would refuse: it would also upgrade held ${pulled.join(', ')} (pulled in as dependencies)`);
     } else {
-      changed = await upgrade(exec, pm, asRoot, targets, upgradable, server.name);
+      if (!pm.excludes && holds.size > 0) await refuseIfHeldPulled(exec, pm, targets, upgradable, holds, server.name);
+      changed = await upgrade(exec, pm, asRoot, targets, upgradable, server.name, [...holds].sort());
     }
     await ctx.progress(UpdateProgress.EXECUTION_FINISHED);
 
-    const rebootRequired = await checkRebootRequired(session, ctx.signal);
-    const result: UpdateResult = { packageManager: pm.name, dryRun, refreshed, upgradable, changed, rebootRequired, notes };
+    let rebootRequired = await checkRebootRequired(session, ctx.signal);
+    let rebooted = false;
+    if (rebootRequired === true && rebootPolicy === 'if-required') {
+      if (dryRun) {
+        notes.push('a reboot is required: a real run with reboot "if-required" would reboot the server');
+      } else {
+        ctx.log.info({ serverId: server.id, changed: changed.length }, 'update: rebooting the server');
+        const outcome = await rebootAndWait(session, settings.reboot ?? DEFAULT_REBOOT_SETTINGS, (prefix ?? []).join(' '), server.name, ctx.signal, (l) => out.line(l));
+        await out.flush();
+        rebooted = true;
+        notes.push(`rebooted: boot id ${outcome.bootIdBefore} -> ${outcome.bootIdAfter}`);
+        // What the server says now: a kernel newer than the one just booted still asks for another.
+        rebootRequired = await checkRebootRequired(session, ctx.signal);
+      }
+    }
+    const result: UpdateResult = { packageManager: pm.name, dryRun, refreshed, upgradable, changed, held: plan.held, rebootRequired, rebooted, notes };
     const problem = Value.Errors(UpdateResult, result).First();
     // The handler builds the result, so a mismatch is a bug here, not a server problem: retrying would not help.
     if (problem) throw new UnrecoverableError(`update result does not match its schema at ${problem.path}: ${problem.message}`);
     // The typed column first (90); the full result lands with completion (100).
     await ctx.record.update({ rebootRequired });
+    await keepPendingUpdates(ctx.db, server.id, result);
     await ctx.progress(UpdateProgress.RESULTS_STORED);
     await ctx.record.complete({ rebootRequired, result });
     await ctx.progress(UpdateProgress.DONE);
-    ctx.log.info({ serverId: server.id, upgradable: upgradable.length, changed: changed.length, dryRun, rebootRequired }, 'update done');
+    ctx.log.info({ serverId: server.id, upgradable: upgradable.length, changed: changed.length, dryRun, rebootRequired, rebooted }, 'update done');
     return result;
   } finally {
     await out.flush().catch(() => {}); // a write error after a failed command must not hide the command's error
@@ -155,8 +183,9 @@ async function upgrade(
   targets: string[] | null,
   upgradable: UpgradablePackage[],
   serverName: string,
+  held: string[],
 ): Promise<ChangedPackage[]> {
-  const res = await run(exec, asRoot(pm.upgrade(targets)), UPGRADE_TIMEOUT_MS);
+  const res = await run(exec, asRoot(pm.upgrade(targets, held)), UPGRADE_TIMEOUT_MS);
   if (res.code !== 0) throw new Error(`${pm.name} upgrade failed on ${serverName} (exit ${res.code ?? res.signal}): ${tail(res.stderr)}`);
   // Every upgradable package, not only the targets: upgrading one can pull others along (curl brings libcurl4).
   const names = upgradable.map((p) => p.name);
@@ -166,4 +195,37 @@ async function upgrade(
     const now = after.get(name);
     return now && now !== before.get(name) ? [{ name, from: before.get(name) ?? null, to: now }] : [];
   });
+}
+
+/**
+ * What to upgrade: the requested packages (null: everything) minus the server's holds. With holds among the upgradable
+ * packages, "everything" becomes the explicit list of the others, so the package manager is never asked for a held one.
+ */
+export function planTargets(
+  requested: string[] | null,
+  upgradable: UpgradablePackage[],
+  holds: ReadonlySet<string>,
+): { targets: string[] | null; held: string[]; notUpgradable: string[] } {
+  const available = new Set(upgradable.map((p) => p.name));
+  if (requested) {
+    return {
+      targets: requested.filter((name) => available.has(name) && !holds.has(name)),
+      held: requested.filter((name) => holds.has(name)),
+      notUpgradable: requested.filter((name) => !available.has(name) && !holds.has(name)),
+    };
+  }
+  const held = upgradable.filter((p) => holds.has(p.name)).map((p) => p.name);
+  return { targets: held.length > 0 ? upgradable.filter((p) => !holds.has(p.name)).map((p) => p.name) : null, held, notUpgradable: [] };
+}
+
+/**
+ * apt and apk have no exclude option: upgrading a target can pull a held package along as a dependency. Their own
+ * simulation (no root, no lock) says so before anything changes; such an update fails, naming the packages.
+ */
+async function refuseIfHeldPulled(exec: Run, pm: PackageManager, targets: string[] | null, upgradable: UpgradablePackage[], holds: ReadonlySet<string>, serverName: string): Promise<void> {
+  const simulated = await preview(exec, pm, targets, upgradable, serverName);
+  const pulled = simulated.filter((c) => holds.has(c.name)).map((c) => c.name);
+  if (pulled.length > 0) {
+    throw new UnrecoverableError(`update on ${serverName} refused: it would also upgrade held ${pulled.join(', ')} (pulled in as dependencies); nothing was changed`);
+  }
 }

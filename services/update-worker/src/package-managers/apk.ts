@@ -33,6 +33,8 @@ export const apk: PackageManager = {
     return changed;
   },
   upgrade: (packages) => (packages ? ['apk', 'add', '--upgrade', ...packages] : ['apk', 'upgrade']),
+  // No exclude option: the handler refuses an upgrade whose simulation would touch a held package.
+  excludes: false,
   // apk has no per-name query with a stable format: list all installed, the handler keeps the ones it asked for.
   installedVersions: () => `apk list --installed 2>/dev/null | awk '{ print $1 }' | sed -E 's/^(.+)-([0-9][^-]*-r[0-9]+)$/\\1 \\2/'`,
 };

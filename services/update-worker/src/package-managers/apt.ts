@@ -16,9 +16,10 @@ export const apt: PackageManager = {
   parseUpgradable(stdout) {
     const packages: UpgradablePackage[] = [];
     for (const line of stdout.split('\n')) {
-      // appstream/oldstable 0.16.1-2+b1 amd64 [upgradable from: 0.16.1-2]
-      const m = /^([^/\s]+)\/\S+\s+(\S+)\s+\S+\s+\[upgradable from: ([^\]]+)\]/.exec(line);
-      if (m) packages.push({ name: m[1]!, current: m[3]!, candidate: m[2]! });
+      // appstream/oldstable 0.16.1-2+b1 amd64 [upgradable from: 0.16.1-2]; krb5-locales/oldstable,oldstable-security ...
+      const m = /^([^/\s]+)\/(\S+)\s+(\S+)\s+\S+\s+\[upgradable from: ([^\]]+)\]/.exec(line);
+      // A candidate from a *-security suite (bookworm-security, jammy-security) is a security update.
+      if (m) packages.push({ name: m[1]!, current: m[4]!, candidate: m[3]!, security: m[2]!.split(',').some((suite) => suite.endsWith('-security')) });
     }
     return packages;
   },
@@ -34,5 +35,7 @@ export const apt: PackageManager = {
     return changed;
   },
   upgrade: (packages) => (packages ? [...NONINTERACTIVE, 'install', '--only-upgrade', ...packages] : [...NONINTERACTIVE, 'upgrade']),
+  // No exclude option: the handler refuses an upgrade whose simulation would touch a held package.
+  excludes: false,
   installedVersions: (names) => `dpkg-query -W -f '\${Package} \${Version}\\n' ${quoted(names)} 2>/dev/null`,
 };

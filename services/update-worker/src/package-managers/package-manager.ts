@@ -19,8 +19,10 @@ export interface PackageManager {
   /** A simulation of the upgrade that changes nothing and needs no root; null when the upgradable list is the best preview. */
   simulate(packages: string[] | null): string | null;
   parseSimulation(stdout: string): ChangedPackage[];
-  /** Upgrades everything (null) or only `packages` (root). */
-  upgrade(packages: string[] | null): string[];
+  /** Upgrades everything (null) or only `packages` (root), never `exclude` where the manager can say so (dnf/yum --exclude). */
+  upgrade(packages: string[] | null, exclude?: string[]): string[];
+  /** Whether `upgrade` itself keeps `exclude` out, dependencies included; if not, the handler checks a simulation first. */
+  excludes: boolean;
   /** Prints `<name> <version>` for the installed packages of `names`, possibly for others too (no root needed). */
   installedVersions(names: string[]): string;
 }

@@ -38,7 +38,8 @@ function rpmFamily(bin: 'dnf' | 'yum'): PackageManager {
     // dnf/yum refuse `upgrade --assumeno` without root; the check-update list is the preview.
     simulate: () => null,
     parseSimulation: () => [],
-    upgrade: (packages) => ['env', 'LC_ALL=C', bin, '-y', 'upgrade', ...(packages ?? [])],
+    upgrade: (packages, exclude = []) => ['env', 'LC_ALL=C', bin, '-y', ...exclude.map((name) => `--exclude=${name}`), 'upgrade', ...(packages ?? [])],
+    excludes: true,
     installedVersions: (names) => `rpm -q --qf ${RPM_FORMAT} ${quoted(names)} 2>/dev/null`,
   };
 }

@@ -48,6 +48,9 @@ export async function expectStoredArchives(stack: Stack, serverId: string, ids: 
     expected.push(path.slice(stack.backupDir.length + 1));
     expect((await stat(path)).size).toBe(row.sizeBytes);
     expect(await sha256File(path)).toBe(row.sha256);
+    // A full or incremental archive keeps its GNU tar snapshot file beside it (the next incremental's base).
+    const snapshotFile = (row.result as { snapshotFile?: unknown } | null)?.snapshotFile;
+    if (typeof snapshotFile === 'string') expected.push(snapshotFile);
   }
   expect(await filesUnder(stack.backupDir)).toEqual(expected.sort());
   expect(expected.every((p) => p.startsWith(join(serverId, '')))).toBe(true);

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { ApiResponse } from './api-client.js';
+import type { ApiResponse } from '@mm/testing';
 
 /** The API's error envelope with `status` and `code`. */
 export function expectErrorEnvelope(res: ApiResponse, status: number, code: string): void {

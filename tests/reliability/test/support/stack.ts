@@ -5,12 +5,8 @@ import { join } from 'node:path';
 import type { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createProducer, createQueueEvents, createRedisConnection, type Producer, type QueueAlias } from '@mm/jobs';
-import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
+import { ApiClient, createTestDatabase, createTestRedis, freePort, insertTestServer, killAll, type ServiceName, type ServiceProcess, spawnService, startTestSshd, type TestDatabase, type TestRedis, type TestSshd, waitFor } from '@mm/testing';
 import type { Server } from '@mm/db';
-import { ApiClient } from './api-client.js';
-import { freePort } from './free-port.js';
-import { killAll, spawnService, type ServiceName, type ServiceProcess } from './service-process.js';
-import { waitFor } from './wait-for.js';
 
 export const ADMIN_EMAIL = 'admin@reliability.test';
 // Generated per run: never a fixed secret in the repository.
@@ -100,6 +96,8 @@ export async function createStack(opts: StackOptions = {}): Promise<Stack> {
         LOG_LEVEL: 'info',
         DATABASE_URL: db.url,
         REDIS_URL: redisUrl,
+        // The test sshd listens on loopback, which workers refuse by default.
+        SERVER_ALLOW_LOOPBACK: 'true',
         QUEUE_PREFIX: prefix,
         CREDENTIALS_KEY: keys.credentialsKey,
       };
@@ -118,7 +116,8 @@ export async function createStack(opts: StackOptions = {}): Promise<Stack> {
         SERVER_LEASE_MS: '4000',
         SERVER_LEASE_RENEW_MS: '1000',
       };
-      if (name === 'backup-worker') return { ...worker, BACKUP_DIR: backupDir, BACKUP_ENCRYPTION_KEY: keys.encryptionKey, ...extra };
+      // These faults are checked on archive files; restic repositories have their own (backup-worker repository-faults.test.ts).
+      if (name === 'backup-worker') return { ...worker, BACKUP_DIR: backupDir, BACKUP_ENCRYPTION_KEY: keys.encryptionKey, BACKUP_ENGINE: 'archive', ...extra };
       return { ...worker, ...extra };
     };
 
@@ -143,7 +142,7 @@ export async function createStack(opts: StackOptions = {}): Promise<Stack> {
       async startWorker(name, extra) {
         const worker = spawnService(name, env(name, extra));
         processes.add(worker);
-        await waitFor(() => worker.output().includes('"worker ready"') || !worker.running(), `${name} to be ready`);
+        await waitFor(() => /"(fleet )?worker ready"/.test(worker.output()) || !worker.running(), `${name} to be ready`);
         if (!worker.running()) throw new Error(`${name} exited at start: ${worker.output().slice(-2000)}`);
         return worker;
       },

@@ -1,0 +1,201 @@
+import type { Pool } from 'pg';
+import { QueueName, queueAliases, type QueueAlias } from '../catalog.js';
+import type { RedisClient } from '../redis-client.js';
+import type { Broadcast } from './broadcast.js';
+
+/** One entry of a queue's events stream: its id (`<ms>-<seq>` on Redis, `<n>-0` on PostgreSQL) and its fields. */
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * The reads of BullMQ's own data that its classes do not offer and the API needs: which queue holds a job id, a
+ * page of a queue's events stream (SSE replay and resume), job creation times for listings, a job's server, and the
+ * failed jobs up to a time. Redis reads BullMQ's keys; PostgreSQL its tables in schema `bullmq`.
+ */
+export interface QueueInspector {
+  /** The queue holding job `id` (ids are unique across the queues), or null. */
+  locate(id: string): Promise<QueueAlias | null>;
+  /** The creation time (ms) of each job, 0 for one that is gone. */
+  timestamps(queue: QueueAlias, ids: string[]): Promise<number[]>;
+  /** The job's `data.serverId`: a string, null when it has none, undefined when the job is not held. */
+  serverOf(queue: QueueAlias, id: string): Promise<string | null | undefined>;
+  /** The id of the newest entry of the queue's events stream, '0-0' while it is empty. */
+  eventsEnd(queue: QueueAlias): Promise<string>;
+  /** Entries after `after` (exclusive), oldest first, at most `count`, and before `before` (exclusive) when given. */
+  events(queue: QueueAlias, after: string, count: number, before?: string): Promise<StreamEntry[]>;
+  /** Failed jobs that finished at or before `until` (ms). */
+  failedUntil(queue: QueueAlias, until: number): Promise<number>;
+  /**
+   * PostgreSQL: calls `wake` whenever events may have been added to the queue's stream, for a reader that pulls with
+   * `events()`. Null on Redis, where BullMQ's QueueEvents delivers the stream in order. (On PostgreSQL event ids come
+   * from a sequence and commit out of order across connections, so a reader paging by `id > cursor`, as BullMQ's
+   * QueueEvents there does, can step over an event that commits late; `events()` stops before such a gap.)
+   */
+  watch(queue: QueueAlias, wake: () => void): { close(): Promise<void> } | null;
+}
+
+/** The 1-based index of the first existing key, 0 when none: which queue holds a job, in one command. */
+const LOCATE_SCRIPT = `for i, key in ipairs(KEYS) do if redis.call('EXISTS', key) == 1 then return i end end return 0`;
+
+type LocatingRedis = RedisClient & { mmLocateJob(...keys: string[]): Promise<number> };
+
+/** XRANGE returns fields as [k1, v1, k2, v2, ...]. */
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
+  return out;
+}
+
+export function redisQueueInspector(redis: RedisClient, prefix: string): QueueInspector {
+  const jobKey = (queue: QueueAlias, id: string) => `${prefix}:${QueueName[queue]}:${id}`;
+  const streamKey = (queue: QueueAlias) => `${prefix}:${QueueName[queue]}:events`;
+  const locator = (): LocatingRedis => {
+    const r = redis as LocatingRedis;
+    // ioredis sends EVALSHA and falls back to EVAL once per connection when the script is not loaded.
+    if (typeof r.mmLocateJob !== 'function') redis.defineCommand('mmLocateJob', { numberOfKeys: queueAliases.length, lua: LOCATE_SCRIPT });
+    return r;
+  };
+  return {
+    async locate(id) {
+      const index = await locator().mmLocateJob(...queueAliases.map((q) => jobKey(q, id)));
+      return index > 0 ? (queueAliases[index - 1] as QueueAlias) : null;
+    },
+    async timestamps(queue, ids) {
+      if (ids.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.hget(jobKey(queue, id), 'timestamp');
+      const stamps = (await pipeline.exec()) ?? [];
+      return ids.map((_, i) => Number(stamps[i]?.[1] ?? 0));
+    },
+    async serverOf(queue, id) {
+      const raw = await redis.hget(jobKey(queue, id), 'data');
+      if (raw === null) return undefined;
+      return serverIdOf(raw);
+    },
+    async eventsEnd(queue) {
+      const [last] = await redis.xrevrange(streamKey(queue), '+', '-', 'COUNT', 1);
+      return last?.[0] ?? '0-0';
+    },
+    async events(queue, after, count, before) {
+      const entries = await redis.xrange(streamKey(queue), `(${after}`, before === undefined ? '+' : `(${before}`, 'COUNT', count);
+      return entries.map(([id, flat]) => ({ id, fields: pairs(flat) }));
+    },
+    failedUntil: (queue, until) => redis.zcount(`${prefix}:${QueueName[queue]}:failed`, '-inf', until),
+    watch: () => null,
+  };
+}
+
+function serverIdOf(raw: unknown): string | null {
+  try {
+    const data = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { serverId?: unknown } | null;
+    return typeof data?.serverId === 'string' ? data.serverId : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A PostgreSQL event id as the stream id the API hands out: `<n>-0`, so one Last-Event-ID format serves both backends. */
+export const postgresStreamId = (id: string | number | bigint): string => `${String(id)}-0`;
+
+/** The event id a stream id names (its first part); '0' for anything else. */
+function eventIdOf(streamId: string): string {
+  const head = streamId.split('-')[0] ?? '0';
+  return /^[0-9]{1,20}$/.test(head) ? head : '0';
+}
+
+/** A JSONB value as the string field a Redis stream would hold (BullMQ's readEvents does the same for strings). */
+const fieldOf = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
+
+/** BullMQ's publish_event notifies this channel with the queue's name (coalesced under load, hence the readers' polling too). */
+const BULLMQ_EVENTS_CHANNEL = 'bullmq_events';
+
+/**
+ * An event row committed this long ago is delivered even if an older transaction is still open somewhere on the server
+ * (a long transaction elsewhere must not hold the streams back for long; BullMQ's own transactions last milliseconds).
+ */
+const SETTLE_MS = 2_000;
+
+/** Whether an event row is settled (events()); `$2` is SETTLE_MS. xmin is a 32-bit xid: compared by age, wraparound-safe. */
+const SETTLED = `(age(xmin) > age((pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296)::text::xid)
+  OR created_at_ms < extract(epoch FROM clock_timestamp()) * 1000 - $2)`;
+
+export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Broadcast): QueueInspector {
+  const t = (table: string) => `"${schema}".${table}`;
+  const names = queueAliases.map((q) => QueueName[q]);
+  const aliasOf = (name: string) => queueAliases.find((q) => QueueName[q] === name) ?? null;
+  return {
+    async locate(id) {
+      const result = await pool.query<{ queue: string }>(`SELECT queue FROM ${t('job')} WHERE queue = ANY($1) AND id = $2 LIMIT 1`, [names, id]);
+      const name = result.rows[0]?.queue;
+      return name ? aliasOf(name) : null;
+    },
+    async timestamps(queue, ids) {
+      if (ids.length === 0) return [];
+      const result = await pool.query<{ id: string; at: string }>(`SELECT id, added_at_ms AS at FROM ${t('job')} WHERE queue = $1 AND id = ANY($2)`, [QueueName[queue], ids]);
+      const at = new Map(result.rows.map((r) => [r.id, Number(r.at)]));
+      return ids.map((id) => at.get(id) ?? 0);
+    },
+    async serverOf(queue, id) {
+      const result = await pool.query<{ data: unknown }>(`SELECT data FROM ${t('job')} WHERE queue = $1 AND id = $2`, [QueueName[queue], id]);
+      const row = result.rows[0];
+      return row ? serverIdOf(row.data) : undefined;
+    },
+    /**
+     * The last event of the settled prefix (see events()): the newest row below the first visible unsettled one. Not
+     * `that id - 1`: an event still uncommitted, invisible here, may hold exactly that id, and a reader starting there
+     * would step over it.
+     */
+    async eventsEnd(queue) {
+      const result = await pool.query<{ end: string | null }>(
+        `WITH recent AS (
+           SELECT id, ${SETTLED} AS settled FROM ${t('event')} WHERE queue = $1 ORDER BY id DESC LIMIT 1000
+         )
+         SELECT max(id) AS end FROM ${t('event')}
+          WHERE queue = $1 AND id < COALESCE((SELECT min(id) FROM recent WHERE NOT settled), 9223372036854775807)`,
+        [QueueName[queue], SETTLE_MS],
+      );
+      const end = result.rows[0]?.end;
+      return end ? postgresStreamId(end) : '0-0';
+    },
+    /**
+     * Only the rows up to the first that may have a lower-numbered neighbour still uncommitted: a row is settled when
+     * its transaction precedes every transaction still running (the snapshot's xmin), or when it is SETTLE_MS old.
+     * A reader that pages on from the last settled row therefore never steps over an event that commits late.
+     */
+    async events(queue, after, count, before) {
+      const result = await pool.query<{ id: string; event: string; data: Record<string, unknown> | null; settled: boolean }>(
+        `SELECT id, event, data, ${SETTLED.replaceAll('$2', '$5')} AS settled
+           FROM ${t('event')}
+          WHERE queue = $1 AND id > $2 AND ($3::bigint IS NULL OR id < $3)
+          ORDER BY id LIMIT $4`,
+        [QueueName[queue], eventIdOf(after), before === undefined ? null : eventIdOf(before), count, SETTLE_MS],
+      );
+      const entries: StreamEntry[] = [];
+      for (const row of result.rows) {
+        if (!row.settled) break;
+        const fields: Record<string, string> = { event: row.event };
+        for (const [k, v] of Object.entries(row.data ?? {})) fields[k] = fieldOf(v);
+        entries.push({ id: postgresStreamId(row.id), fields });
+      }
+      return entries;
+    },
+    async failedUntil(queue, until) {
+      const result = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${t('job')} WHERE queue = $1 AND state = 'failed' AND finished_at_ms <= $2`, [QueueName[queue], until]);
+      return Number(result.rows[0]?.n ?? 0);
+    },
+    watch(queue, wake) {
+      const name = QueueName[queue];
+      return broadcast.listen(BULLMQ_EVENTS_CHANNEL, {
+        message: (payload) => {
+          if (payload === name) wake();
+        },
+        // After (re)connecting: whatever was announced meanwhile is read now.
+        up: wake,
+        down: () => {},
+        error: () => {},
+      });
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { default } from '@mm/testing/vitest-preset';
