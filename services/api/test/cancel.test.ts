@@ -121,7 +121,9 @@ describe('POST /api/jobs/:id/cancel', () => {
     expect(record?.error).toMatch(/^job cancelled: by user /);
     expect(await filesUnder(backupDir)).toEqual([]);
 
-    const job = await t.app.producer.queue('backup').getJob(id);
+    const queue = t.app.producer.queue('backup');
+    await waitUntil(async () => (await queue.getJob(id))?.finishedOn !== undefined, 'the job to be finished in the queue');
+    const job = await queue.getJob(id);
     expect(await job?.getState()).toBe('failed');
     expect(job?.attemptsMade).toBe(1);
     expect(job?.failedReason).toMatch(/^job cancelled: by user /);
@@ -146,7 +148,11 @@ describe('POST /api/jobs/:id/cancel', () => {
     });
     await waitUntil(async () => (await recordOf(backupId))?.status === 'cancelled', 'the record to be cancelled');
     expect(await recordOf(backupId)).toMatchObject({ status: 'cancelled', error: 'job cancelled: by user race-test', attempts: 1, filePath: null });
-    const job = await t.app.producer.queue('backup').getJob(backupId);
+    // The worker writes the record before its processor throws; the queue marks the job failed just after.
+    const queue = t.app.producer.queue('backup');
+    await waitUntil(async () => (await queue.getJob(backupId))?.finishedOn !== undefined, 'the job to be finished in the queue');
+    const job = await queue.getJob(backupId);
+    expect(await job?.getState()).toBe('failed');
     expect(job?.failedReason).toBe('job cancelled: by user race-test');
     expect(await t.app.queueBackend.kv.get(marker)).toBeNull();
     expect(await remoteProcesses()).toEqual([]);
