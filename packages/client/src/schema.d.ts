@@ -9339,7 +9339,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move every failed job of a queue back to waiting */
+        /** Retry every failed job of a queue, reopening their failed records; jobs whose record was cancelled stay failed (skipped) */
         post: {
             parameters: {
                 query?: never;
@@ -9362,7 +9362,10 @@ export interface paths {
                             success: true;
                             data: {
                                 queue: "backup" | "scan" | "update";
+                                /** @description failed jobs moved back to waiting, their failed records reopened */
                                 retried: number;
+                                /** @description failed jobs left failed: their record was cancelled or is no longer failed */
+                                skipped: number;
                             };
                         };
                     };

@@ -129,3 +129,29 @@ describe('POST /api/jobs/:id/retry reopens the failed record and the worker fini
     expect(row?.error).toMatch(/host key mismatch/);
   });
 });
+
+describe('POST /api/queues/:queue/retry-failed reopens every failed record it retries', () => {
+  it('failed scans are retried and their records complete; a cancelled record stays cancelled and its job failed', async () => {
+    const server = await pinnedWrong();
+    const ids = [await trigger(server, 'scan'), await trigger(server, 'scan'), await trigger(server, 'scan')];
+    const failed = async (id: string) => (await stateOf('scan', id)) === 'failed' && (await scanRow(id))?.status === 'failed';
+    await waitUntil(async () => (await Promise.all(ids.map(failed))).every(Boolean), 'the three scans to fail');
+    const [first, second, stopped] = ids as [string, string, string];
+    // The state a cancel during the run leaves: the job failed, its record cancelled.
+    await t.database.db.update(scans).set({ status: 'cancelled', error: 'job cancelled: by user bulk-test' }).where(eq(scans.id, stopped));
+    await fixPin(server);
+
+    const res = await t.call('admin', { method: 'POST', url: '/api/queues/scan/retry-failed' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().data).toEqual({ queue: 'scan', retried: 2, skipped: 1 });
+    for (const id of [first, second]) {
+      await waitUntil(async () => (await stateOf('scan', id)) === 'completed' && (await scanRow(id))?.status === 'completed', `scan ${id} to complete`);
+      expect(await scanRow(id)).toMatchObject({ status: 'completed', attempts: 2, error: null });
+    }
+    expect(await stateOf('scan', stopped)).toBe('failed');
+    expect(await scanRow(stopped)).toMatchObject({ status: 'cancelled', attempts: 1, error: 'job cancelled: by user bulk-test' });
+
+    const again = await t.call('admin', { method: 'POST', url: '/api/queues/scan/retry-failed' });
+    expect(again.json().data).toEqual({ queue: 'scan', retried: 0, skipped: 1 });
+  });
+});

@@ -67,10 +67,10 @@ describe('queue administration', () => {
   it('retries every failed job of a queue', async () => {
     const res = await admin('/api/queues/scan/retry-failed');
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json().data).toEqual({ queue: 'scan', retried: 2 });
+    expect(res.json().data).toEqual({ queue: 'scan', retried: 2, skipped: 0 });
     await waitUntil(async () => (await queues()).scan?.counts.completed === 3, 'retried scans completed');
     expect((await queues()).scan?.counts.failed).toBe(0);
-    expect((await admin('/api/queues/scan/retry-failed')).json().data.retried).toBe(0);
+    expect((await admin('/api/queues/scan/retry-failed')).json().data).toEqual({ queue: 'scan', retried: 0, skipped: 0 });
   });
 
   it('cleans finished jobs older than a given age, never active ones', async () => {

@@ -25,8 +25,6 @@ export interface QueueInspector {
   eventsEnd(queue: QueueAlias): Promise<string>;
   /** Entries after `after` (exclusive), oldest first, at most `count`, and before `before` (exclusive) when given. */
   events(queue: QueueAlias, after: string, count: number, before?: string): Promise<StreamEntry[]>;
-  /** Failed jobs that finished at or before `until` (ms). */
-  failedUntil(queue: QueueAlias, until: number): Promise<number>;
   /**
    * PostgreSQL: calls `wake` whenever events may have been added to the queue's stream, for a reader that pulls with
    * `events()`. Null on Redis, where BullMQ's QueueEvents delivers the stream in order. (On PostgreSQL event ids come
@@ -82,7 +80,6 @@ export function redisQueueInspector(redis: RedisClient, prefix: string): QueueIn
       const entries = await redis.xrange(streamKey(queue), `(${after}`, before === undefined ? '+' : `(${before}`, 'COUNT', count);
       return entries.map(([id, flat]) => ({ id, fields: pairs(flat) }));
     },
-    failedUntil: (queue, until) => redis.zcount(`${prefix}:${QueueName[queue]}:failed`, '-inf', until),
     watch: () => null,
   };
 }
@@ -180,10 +177,6 @@ export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Br
         entries.push({ id: postgresStreamId(row.id), fields });
       }
       return entries;
-    },
-    async failedUntil(queue, until) {
-      const result = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${t('job')} WHERE queue = $1 AND state = 'failed' AND finished_at_ms <= $2`, [QueueName[queue], until]);
-      return Number(result.rows[0]?.n ?? 0);
     },
     watch(queue, wake) {
       const name = QueueName[queue];

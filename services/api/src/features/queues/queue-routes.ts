@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { QueueName, queueAliases, type QueueAlias } from '@mm/jobs';
 import { queueCounts } from '../../shared/queue-metrics.js';
 import { withQueue } from '../../shared/queue-guard.js';
+import { retryFailedJobs } from './retry-failed.js';
 import { errors, ok } from '../../shared/schemas.js';
 import { CleanBody, CleanResult, PauseResult, PromoteResult, QueueParams, QueueView, RetryResult } from './schemas.js';
 
@@ -59,24 +60,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/queues/:queue/retry-failed',
     {
       config: admin,
-      schema: { tags: ['queues'], summary: 'Move every failed job of a queue back to waiting', params: QueueParams, response: { 200: ok(RetryResult), ...errors(400, 401, 403, 429, 503) } },
+      schema: { tags: ['queues'], summary: 'Retry every failed job of a queue, reopening their failed records; jobs whose record was cancelled stay failed (skipped)', params: QueueParams, response: { 200: ok(RetryResult), ...errors(400, 401, 403, 429, 503) } },
     },
     async (request) => {
       const { queue } = request.params;
-      const q = app.producer.queue(queue);
-      const retried = await withQueue(
+      const { retried, skipped } = await withQueue(
         app.queueBackend,
-        async () => {
-          // Only the jobs failed by now: one failing while this runs is left for the next call, and the count stays true.
-          const until = Date.now();
-          const count = await app.queueBackend.inspector.failedUntil(queue, until);
-          await q.retryJobs({ state: 'failed', timestamp: until });
-          return count;
-        },
+        // Only the jobs failed by now: one failing while this runs is left for the next call, and the counts stay true.
+        () => retryFailedJobs(app.db, app.producer.queue(queue), Date.now()),
         BULK_TIMEOUT_MS,
       );
-      request.log.info({ queue, retried, userId: request.user.id }, 'failed jobs retried');
-      return { success: true as const, data: { queue, retried } };
+      request.log.info({ queue, retried, skipped, userId: request.user.id }, 'failed jobs retried');
+      return { success: true as const, data: { queue, retried, skipped } };
     },
   );
 

@@ -25,6 +25,10 @@ export const CleanBody = Type.Object(
 );
 
 export const PauseResult = Type.Object({ queue: QueueAliasSchema, paused: Type.Boolean() });
-export const RetryResult = Type.Object({ queue: QueueAliasSchema, retried: Type.Integer() });
+export const RetryResult = Type.Object({
+  queue: QueueAliasSchema,
+  retried: Type.Integer({ description: 'failed jobs moved back to waiting, their failed records reopened' }),
+  skipped: Type.Integer({ description: 'failed jobs left failed: their record was cancelled or is no longer failed' }),
+});
 export const CleanResult = Type.Object({ queue: QueueAliasSchema, state: Type.String(), removed: Type.Integer() });
 export const PromoteResult = Type.Object({ queue: QueueAliasSchema, promoted: Type.Integer() });
