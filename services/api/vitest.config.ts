@@ -6,7 +6,7 @@ import preset from '@mm/testing/vitest-preset';
  * second time with TEST_QUEUE_BACKEND=postgres, the API and its workers on BullMQ's PostgreSQL backend and a
  * REDIS_URL nothing answers on. Chosen to cover the seed's contract and every PostgreSQL implementation behind the
  * switch (job location and listing, events replay and resume, live log order, cancel markers and the Relay,
- * idempotency keys, token revocation over LISTEN/NOTIFY between two API processes, queue routes, metrics) in about a minute
+ * idempotency keys, token revocation over LISTEN/NOTIFY between two API processes, fleet-run streams, queue routes, metrics) in about a minute
  * and a half of CI.
  */
 export const postgresPass = [
@@ -18,6 +18,7 @@ export const postgresPass = [
   'test/job-lookup.test.ts',
   'test/cancel.test.ts',
   'test/events.test.ts',
+  'test/fleet-run-events.test.ts',
   'test/job-logs.test.ts',
   'test/queues.test.ts',
   'test/prometheus.test.ts',

@@ -102,7 +102,7 @@ export function createQueueEvents(alias: QueueAlias, config: AnyQueueConfig): Qu
   return new QueueEvents(QueueName[alias], { connection: poolConfig(config, 'worker') }, createPostgresBackend) as unknown as QueueEvents;
 }
 
-/** QueueEvents of a queue outside the catalog (the fleet orchestrator's), on the same backend. */
+/** QueueEvents of a queue by its BullMQ name, on the same backend: the fleet orchestrator's (outside the catalog) too. */
 export function createNamedQueueEvents(name: string, config: AnyQueueConfig): QueueEvents {
   if (!isPostgres(config)) return new QueueEvents(name, { connection: redisFactory.queueEventsConnection(config.connection), prefix: config.prefix });
   return new QueueEvents(name, { connection: poolConfig(config, 'worker') }, createPostgresBackend) as unknown as QueueEvents;

@@ -356,7 +356,7 @@ describe('rollout gates: a command on each server, a URL per wave', () => {
     // Each gate scan ran the command on its server: its log says so.
     const gateJobs = run.waves.flatMap((w) => w.servers).map((s) => (s.gate as unknown as { jobId: string }).jobId);
     expect(gateJobs).toHaveLength(planned.length);
-    const scanQueue = createQueue('scan', { connection: t.redis.url, prefix: t.redis.prefix });
+    const scanQueue = createQueue('scan', t.queueConfig);
     const logs = await scanQueue.getJobLogs(gateJobs[0]!, 0, -1).finally(() => scanQueue.close());
     expect(logs.logs).toEqual(expect.arrayContaining(['$ test -d /tmp && echo healthy', 'healthy', 'gate command passed (exit 0)']));
   }, 120_000);

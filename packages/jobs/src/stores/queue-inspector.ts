@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { QueueName, queueAliases, type QueueAlias } from '../catalog.js';
+import type { FLEET_QUEUE } from '../fleet-queue.js';
 import type { RedisClient } from '../redis-client.js';
 import type { Broadcast } from './broadcast.js';
 
@@ -8,6 +9,15 @@ export interface StreamEntry {
   id: string;
   fields: Record<string, string>;
 }
+
+/**
+ * A queue whose events stream the inspector reads: a catalog queue by its alias, or the fleet orchestrator's by its
+ * name (the API's fleet-run streams; it stays out of the aliases, which drive job listings and record kinds).
+ */
+export type EventsQueue = QueueAlias | typeof FLEET_QUEUE;
+
+/** The BullMQ queue name behind an EventsQueue. */
+export const eventsQueueName = (queue: EventsQueue): string => (Object.hasOwn(QueueName, queue) ? QueueName[queue as QueueAlias] : queue);
 
 /**
  * The reads of BullMQ's own data that its classes do not offer and the API needs: which queue holds a job id, a
@@ -20,18 +30,18 @@ export interface QueueInspector {
   /** The creation time (ms) of each job, 0 for one that is gone. */
   timestamps(queue: QueueAlias, ids: string[]): Promise<number[]>;
   /** The job's `data.serverId`: a string, null when it has none, undefined when the job is not held. */
-  serverOf(queue: QueueAlias, id: string): Promise<string | null | undefined>;
+  serverOf(queue: EventsQueue, id: string): Promise<string | null | undefined>;
   /** The id of the newest entry of the queue's events stream, '0-0' while it is empty. */
-  eventsEnd(queue: QueueAlias): Promise<string>;
+  eventsEnd(queue: EventsQueue): Promise<string>;
   /** Entries after `after` (exclusive), oldest first, at most `count`, and before `before` (exclusive) when given. */
-  events(queue: QueueAlias, after: string, count: number, before?: string): Promise<StreamEntry[]>;
+  events(queue: EventsQueue, after: string, count: number, before?: string): Promise<StreamEntry[]>;
   /**
    * PostgreSQL: calls `wake` whenever events may have been added to the queue's stream, for a reader that pulls with
    * `events()`. Null on Redis, where BullMQ's QueueEvents delivers the stream in order. (On PostgreSQL event ids come
    * from a sequence and commit out of order across connections, so a reader paging by `id > cursor`, as BullMQ's
    * QueueEvents there does, can step over an event that commits late; `events()` stops before such a gap.)
    */
-  watch(queue: QueueAlias, wake: () => void): { close(): Promise<void> } | null;
+  watch(queue: EventsQueue, wake: () => void): { close(): Promise<void> } | null;
 }
 
 /** The 1-based index of the first existing key, 0 when none: which queue holds a job, in one command. */
@@ -47,8 +57,8 @@ function pairs(flat: string[]): Record<string, string> {
 }
 
 export function redisQueueInspector(redis: RedisClient, prefix: string): QueueInspector {
-  const jobKey = (queue: QueueAlias, id: string) => `${prefix}:${QueueName[queue]}:${id}`;
-  const streamKey = (queue: QueueAlias) => `${prefix}:${QueueName[queue]}:events`;
+  const jobKey = (queue: EventsQueue, id: string) => `${prefix}:${eventsQueueName(queue)}:${id}`;
+  const streamKey = (queue: EventsQueue) => `${prefix}:${eventsQueueName(queue)}:events`;
   const locator = (): LocatingRedis => {
     const r = redis as LocatingRedis;
     // ioredis sends EVALSHA and falls back to EVAL once per connection when the script is not loaded.
@@ -135,7 +145,7 @@ export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Br
       return ids.map((id) => at.get(id) ?? 0);
     },
     async serverOf(queue, id) {
-      const result = await pool.query<{ data: unknown }>(`SELECT data FROM ${t('job')} WHERE queue = $1 AND id = $2`, [QueueName[queue], id]);
+      const result = await pool.query<{ data: unknown }>(`SELECT data FROM ${t('job')} WHERE queue = $1 AND id = $2`, [eventsQueueName(queue), id]);
       const row = result.rows[0];
       return row ? serverIdOf(row.data) : undefined;
     },
@@ -151,7 +161,7 @@ export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Br
          )
          SELECT max(id) AS end FROM ${t('event')}
           WHERE queue = $1 AND id < COALESCE((SELECT min(id) FROM recent WHERE NOT settled), 9223372036854775807)`,
-        [QueueName[queue], SETTLE_MS],
+        [eventsQueueName(queue), SETTLE_MS],
       );
       const end = result.rows[0]?.end;
       return end ? postgresStreamId(end) : '0-0';
@@ -167,7 +177,7 @@ export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Br
            FROM ${t('event')}
           WHERE queue = $1 AND id > $2 AND ($3::bigint IS NULL OR id < $3)
           ORDER BY id LIMIT $4`,
-        [QueueName[queue], eventIdOf(after), before === undefined ? null : eventIdOf(before), count, SETTLE_MS],
+        [eventsQueueName(queue), eventIdOf(after), before === undefined ? null : eventIdOf(before), count, SETTLE_MS],
       );
       const entries: StreamEntry[] = [];
       for (const row of result.rows) {
@@ -179,7 +189,7 @@ export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Br
       return entries;
     },
     watch(queue, wake) {
-      const name = QueueName[queue];
+      const name = eventsQueueName(queue);
       return broadcast.listen(BULLMQ_EVENTS_CHANNEL, {
         message: (payload) => {
           if (payload === name) wake();

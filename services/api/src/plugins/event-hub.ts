@@ -1,17 +1,17 @@
 import type { QueueEventsListener } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
-import { createQueueEvents, type QueueAlias, type QueueBackend } from '@mm/jobs';
+import { createNamedQueueEvents, eventsQueueName, type EventsQueue, type QueueBackend } from '@mm/jobs';
 import { compareStreamIds, liveEventNames, toJobEvent, type JobEvent } from './job-event.js';
 
 /** Which events one client wants: one job, or every job of some queues, optionally of one server. */
 export interface EventFilter {
-  queues: QueueAlias[];
+  queues: EventsQueue[];
   jobId?: string;
   serverId?: string;
 }
 
 /** Per queue, the last stream entry id a client has seen (its resume point). */
-export type Cursor = Partial<Record<QueueAlias, string>>;
+export type Cursor = Partial<Record<EventsQueue, string>>;
 
 export interface Subscription {
   /** The client's position in every watched stream, after the last event delivered. */
@@ -49,13 +49,14 @@ const SERVER_CACHE_MAX = 10_000;
 
 /**
  * One QueueEvents per queue for the whole API process, fanned out in memory to every SSE client, so
- * 1,000 idle clients cost 3 queue connections, not 1,000. Resume works on the queue's events stream
+ * 1,000 idle clients cost 3 queue connections, not 1,000 (a 4th once a fleet run is watched: its orchestrator
+ * job on the fleet queue publishes the run's progress, features/fleet). Resume works on the queue's events stream
  * itself: its entry ids are the SSE ids, and a returning client's backlog is read through the backend's
  * inspector (XRANGE on Redis, BullMQ's `event` table on PostgreSQL) on the shared connection, then joined
  * to the live feed without loss or repeats (ids only grow).
  */
 export class EventHub {
-  private readonly sources = new Map<QueueAlias, Promise<Source>>();
+  private readonly sources = new Map<EventsQueue, Promise<Source>>();
   private readonly byJob = new Map<string, Set<Subscriber>>();
   private readonly broad = new Set<Subscriber>();
   private readonly serverOfJob = new Map<string, string | null>();
@@ -67,7 +68,7 @@ export class EventHub {
   ) {}
 
   /** The id of the newest entry of a queue's stream ('0-0' while it is empty). */
-  streamEnd(queue: QueueAlias): Promise<string> {
+  streamEnd(queue: EventsQueue): Promise<string> {
     return this.backend.inspector.eventsEnd(queue);
   }
 
@@ -121,7 +122,7 @@ export class EventHub {
   }
 
   /** The server a job belongs to, from its data (cached; null once the job is gone and was never seen). */
-  async serverOf(queue: QueueAlias, jobId: string): Promise<string | null> {
+  async serverOf(queue: EventsQueue, jobId: string): Promise<string | null> {
     const known = this.serverOfJob.get(jobId);
     if (known !== undefined) return known;
     const found = await this.backend.inspector.serverOf(queue, jobId);
@@ -155,7 +156,7 @@ export class EventHub {
     if (set?.size === 0) this.byJob.delete(sub.filter.jobId);
   }
 
-  private async replay(sub: Subscriber, queue: QueueAlias): Promise<void> {
+  private async replay(sub: Subscriber, queue: EventsQueue): Promise<void> {
     for (;;) {
       const entries = await this.backend.inspector.events(queue, sub.cursor[queue] ?? '0-0', REPLAY_PAGE);
       for (const { id, fields } of entries) {
@@ -193,7 +194,7 @@ export class EventHub {
     sub.deliver(event, sub.cursor);
   }
 
-  private source(queue: QueueAlias): Promise<Source> {
+  private source(queue: EventsQueue): Promise<Source> {
     let source = this.sources.get(queue);
     if (!source) {
       source = this.start(queue);
@@ -203,13 +204,13 @@ export class EventHub {
     return source;
   }
 
-  private async start(queue: QueueAlias): Promise<Source> {
+  private async start(queue: EventsQueue): Promise<Source> {
     // Where the source begins: QueueEvents reads from '$' once its loop runs, so entries added between
     // now and then are fetched on its first event (catch-up) rather than lost.
     const end = await this.streamEnd(queue);
     const pulled = this.startPulling(queue, end);
     if (pulled) return pulled;
-    const events = createQueueEvents(queue, this.backend.queueConfig);
+    const events = createNamedQueueEvents(eventsQueueName(queue), this.backend.queueConfig);
     const source: Source = { stop: () => events.close(), chain: Promise.resolve(), last: end, synced: false };
     let lastErrorLog = 0;
     events.on('error', (err: Error) => {
@@ -232,7 +233,7 @@ export class EventHub {
    * timer, instead of BullMQ's QueueEvents, which pages by `id > cursor` and can step over an event committing late
    * (ids come from a sequence, commits land in any order). The inspector returns settled rows only, in id order.
    */
-  private startPulling(queue: QueueAlias, end: string): Source | null {
+  private startPulling(queue: EventsQueue, end: string): Source | null {
     let pulling = false;
     let again = false;
     const source: Source = { stop: async () => {}, chain: Promise.resolve(), last: end, synced: true };
@@ -280,7 +281,7 @@ export class EventHub {
     return source;
   }
 
-  private enqueue(queue: QueueAlias, source: Source, event: JobEvent): void {
+  private enqueue(queue: EventsQueue, source: Source, event: JobEvent): void {
     source.chain = source.chain
       .then(async () => {
         if (!source.synced) {
@@ -293,7 +294,7 @@ export class EventHub {
   }
 
   /** Entries between where the source began and its first live event. */
-  private async catchUp(queue: QueueAlias, source: Source, firstLive: string): Promise<void> {
+  private async catchUp(queue: EventsQueue, source: Source, firstLive: string): Promise<void> {
     for (;;) {
       const entries = await this.backend.inspector.events(queue, source.last, REPLAY_PAGE, firstLive);
       for (const { id, fields } of entries) {

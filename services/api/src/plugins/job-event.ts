@@ -1,4 +1,4 @@
-import type { QueueAlias } from '@mm/jobs';
+import type { EventsQueue } from '@mm/jobs';
 
 /**
  * The events a client can watch, as named on the SSE stream. BullMQ writes them to each queue's events
@@ -17,7 +17,7 @@ export type JobEventName = LiveEventName | 'cancelled';
 export interface JobEvent {
   /** The Redis stream entry id (`<ms>-<seq>`), in its queue's stream. */
   id: string;
-  queue: QueueAlias;
+  queue: EventsQueue;
   event: JobEventName;
   jobId: string;
   data: Record<string, unknown>;
@@ -42,7 +42,7 @@ function parseJson(value: string | undefined): unknown {
  * (drained, paused) or not watched. Fields arrive as strings, as XRANGE returns them and QueueEvents
  * passes them (QueueEvents parses `data` and `returnvalue` itself: `parsed` says so).
  */
-export function toJobEvent(queue: QueueAlias, id: string, fields: Record<string, unknown>, parsed = false): JobEvent | null {
+export function toJobEvent(queue: EventsQueue, id: string, fields: Record<string, unknown>, parsed = false): JobEvent | null {
   const name = fields.event;
   const jobId = fields.jobId;
   if (typeof name !== 'string' || typeof jobId !== 'string' || !isLiveEvent(name)) return null;

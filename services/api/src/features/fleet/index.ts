@@ -2,21 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { BackupOptions, UpdateOptions, createFleetQueue, FLEET_RUN_JOB, fleetRunJobOptions, type QueueAlias } from '@mm/jobs';
+import { BackupOptions, UpdateOptions, createFleetQueue, FLEET_QUEUE, FLEET_RUN_JOB, fleetRunJobOptions, type QueueAlias } from '@mm/jobs';
 import type { FleetAction } from '@mm/db';
 import { checkPublicUrl, parseAllowedHosts, UrlRefused, type PublicUrlPolicy } from '@mm/outbound-http';
 import type { ApiEnv } from '../../env.js';
 import { ApiError, conflict, notFound, unavailable } from '../../shared/errors.js';
 import { createJobCanceller } from '../jobs/job-cancel.js';
 import { jobState } from '../../shared/job-view.js';
-import { withQueue } from '../../shared/queue-guard.js';
+import { queueDownMessage, withQueue } from '../../shared/queue-guard.js';
+import type { Subscription } from '../../plugins/event-hub.js';
 import { withWindowsUnchanged } from '../../shared/window-guard.js';
 import { hasRole } from '../../shared/roles.js';
 import { errors, IdParams, ok, okList, ServerIdParams } from '../../shared/schemas.js';
 import { NowQuery } from '../maintenance-windows/schemas.js';
 import { abortRun, deleteRun, findRun, findRunSummary, insertRun, listRuns, resolveSelector, selectServers, setLabels, transitionRun } from './repository.js';
 import { planWaves, RolloutPlanError, waveOfEach } from './rollout-plan.js';
-import { FleetRunEvents } from './run-events.js';
 import { fleetSummary } from './summary.js';
 import { FLEET_TABLE_MAX, fleetTable } from './fleet-table.js';
 import {
@@ -66,14 +66,13 @@ const fleet: FastifyPluginAsyncTypebox<{ env: ApiEnv }> = async (app, opts) => {
     allowSetting: 'GATE_HTTP_ALLOWED_HOSTS',
   };
   const fleetQueue = createFleetQueue(app.queueBackend.queueConfig);
-  const runEvents = new FleetRunEvents(app.queueBackend.queueConfig, app.log);
   const canceller = createJobCanceller({
     db: app.db,
     backend: app.queueBackend,
     onRelayError: (err) => app.log.warn({ err: { message: err.message } }, 'cancel relay error'),
   });
   app.addHook('onClose', async () => {
-    await Promise.allSettled([runEvents.close(), canceller.close(), fleetQueue.close()]);
+    await Promise.allSettled([canceller.close(), fleetQueue.close()]);
   });
 
   app.get(
@@ -357,12 +356,21 @@ const fleet: FastifyPluginAsyncTypebox<{ env: ApiEnv }> = async (app, opts) => {
         stream.send('end', { runId: id, state: last?.state ?? null });
         stream.end();
       };
-      // Subscribed before the snapshot is read, so a change between the two is not lost (at worst sent twice).
-      const unsubscribe = await runEvents.subscribe(id, (event) => {
-        if (event === 'finished') void finish();
-        else void findRunSummary(app.db, id).then((s) => s && stream.send('run', s), () => undefined);
-      });
-      stream.onClose(unsubscribe);
+      // The orchestrator publishes the run's summary as its job's progress, on the fleet queue's events stream, read
+      // by the process-wide event hub as the job streams are (in order on both backends). Subscribed before the
+      // snapshot is read, so a change between the two is not lost (at worst sent twice).
+      let subscription: Subscription;
+      try {
+        subscription = await app.events.subscribe({ queues: [FLEET_QUEUE], jobId: id }, undefined, (event) => {
+          if (event.event === 'completed') void finish();
+          else if (event.event === 'progress') void findRunSummary(app.db, id).then((s) => s && stream.send('run', s), () => undefined);
+        });
+      } catch (err) {
+        request.log.warn({ err, runId: id }, 'fleet run event subscription failed');
+        stream.fail(queueDownMessage(app.queueBackend, 'reconnect shortly'));
+        return;
+      }
+      stream.onClose(() => subscription.close());
       const now = await findRunSummary(app.db, id);
       if (now) stream.send('run', now);
       const orchestrator = await fleetQueue.getJob(id);
