@@ -362,7 +362,8 @@ const fleet: FastifyPluginAsyncTypebox<{ env: ApiEnv }> = async (app, opts) => {
       let subscription: Subscription;
       try {
         subscription = await app.events.subscribe({ queues: [FLEET_QUEUE], jobId: id }, undefined, (event) => {
-          if (event.event === 'completed') void finish();
+          // 'failed' is the orchestrator's final failure (a retry is 'delayed' or 'waiting'): the run is over either way.
+          if (event.event === 'completed' || event.event === 'failed') void finish();
           else if (event.event === 'progress') void findRunSummary(app.db, id).then((s) => s && stream.send('run', s), () => undefined);
         });
       } catch (err) {
@@ -374,7 +375,7 @@ const fleet: FastifyPluginAsyncTypebox<{ env: ApiEnv }> = async (app, opts) => {
       const now = await findRunSummary(app.db, id);
       if (now) stream.send('run', now);
       const orchestrator = await fleetQueue.getJob(id);
-      if (now && ['completed', 'failed', 'aborted'].includes(now.state) && (!orchestrator || (await orchestrator.isCompleted()))) await finish();
+      if (now && ['completed', 'failed', 'aborted'].includes(now.state) && (!orchestrator || ['completed', 'failed'].includes(await orchestrator.getState()))) await finish();
     },
   );
 };
