@@ -97,6 +97,18 @@ export async function buildApp({ env, logger }: BuildAppOptions): Promise<Fastif
     void reply.header('x-request-id', request.id);
     done();
   });
+  // close() ends only the connections idle when it begins: one busy then would stay kept alive after its answer, and
+  // close() would wait for the client to drop it (fetch keeps it ~70 s, Fastify's 72 s keep-alive hint) past
+  // SHUTDOWN_TIMEOUT_MS. Answers sent while closing close their connection instead.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing && !reply.raw.headersSent) void reply.header('connection', 'close');
+    done(null, payload);
+  });
 
   // Infrastructure first, then the shared services, then the features (features/index.ts).
   await app.register(requestLog);

@@ -69,6 +69,10 @@ function startWorker(): WorkerProcess {
     HEALTH_PORT: '0',
     WORKER_LOCK_DURATION_MS: '4000',
     WORKER_STALLED_INTERVAL_MS: '1000',
+    // The killed worker's server lease as short as its job lock: with the default 30 s the retaken job would only be
+    // deferred (busy server) until the dead holder's lease ran out.
+    SERVER_LEASE_MS: '4000',
+    SERVER_LEASE_RENEW_MS: '1000',
   });
   workers.push(worker);
   return worker;

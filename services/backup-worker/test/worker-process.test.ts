@@ -67,6 +67,10 @@ function startWorker(extra: Record<string, string> = {}): WorkerProcess {
     // A killed worker's lock expires after this, and the survivor looks for stalled jobs this often.
     WORKER_LOCK_DURATION_MS: '4000',
     WORKER_STALLED_INTERVAL_MS: '1000',
+    // Its server lease as short: with the default 30 s the retaken job would only be deferred (busy server) until the
+    // dead holder's lease ran out.
+    SERVER_LEASE_MS: '4000',
+    SERVER_LEASE_RENEW_MS: '1000',
     ...extra,
   });
   workers.push(worker);

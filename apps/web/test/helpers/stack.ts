@@ -13,6 +13,7 @@ import {
   insertTestServer,
   startHostileSshd,
   startTestSshd,
+  type HostileExec,
   type HostileSshd,
   type TestDatabase,
   type TestSshd,
@@ -49,12 +50,34 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/**
+ * A host whose commands never end, until the worker's kill (packages/ssh killCommand, a `pgrep` of the command's
+ * marker) arrives: then, as on a real host, the hung commands die and the kill exits 0. Left unanswered, the kill
+ * would hold a cancel for the worker's 10 s kill timeout.
+ */
+function hangUntilKilled(): HostileExec {
+  const hung = new Set<Parameters<HostileExec>[1]>();
+  return (command, channel) => {
+    if (!command.startsWith('pids=$(pgrep ')) {
+      hung.add(channel);
+      channel.on('close', () => hung.delete(channel));
+      return;
+    }
+    for (const victim of hung) {
+      victim.exit('KILL');
+      victim.end();
+    }
+    channel.exit(0);
+    channel.end();
+  };
+}
+
 export async function startStack(): Promise<Stack> {
   const [database, redis, sshd, slowHost, backupDir, scratchDir] = await Promise.all([
     createTestDatabase(),
     createTestRedis(),
     startTestSshd(),
-    startHostileSshd({ exec: () => undefined }),
+    startHostileSshd({ exec: hangUntilKilled() }),
     mkdtemp(join(tmpdir(), 'mm-web-backups-')),
     mkdtemp(join(tmpdir(), 'mm-web-scratch-')),
   ]);
