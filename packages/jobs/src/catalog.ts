@@ -9,6 +9,11 @@ export const QueueName = {
   update: 'update-queue',
 } as const;
 export type QueueAlias = keyof typeof QueueName;
+/**
+ * The fleet run orchestrator's queue (fleet-queue.ts). Named here, beside the catalog's queues but not among them, so
+ * the stores can read its events without importing the queue factory.
+ */
+export const FLEET_QUEUE = 'fleet-queue';
 export const queueAliases = Object.keys(QueueName) as QueueAlias[];
 
 export const JobPriority = {

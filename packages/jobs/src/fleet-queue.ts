@@ -1,12 +1,12 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import { createNamedQueue, type AnyQueueConfig } from './backend.js';
+import { FLEET_QUEUE } from './catalog.js';
 
 /**
  * The fleet run orchestrator's queue. It sits beside the catalog, not in it: the catalog's queues carry one job per
  * server with a record (their aliases drive the API's job listings, metrics, SSE cursors and record kinds); this one
  * carries one job per fleet run, which enqueues those per-server jobs through the producer.
  */
-export const FLEET_QUEUE = 'fleet-queue';
 export const FLEET_RUN_JOB = 'fleet:run';
 
 export interface FleetRunJobData {

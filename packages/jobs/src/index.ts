@@ -47,4 +47,4 @@ export {
   type CleanupScheduleSpec,
   type ReconcileResult,
 } from './schedules.js';
-export { FLEET_QUEUE, FLEET_RUN_JOB, fleetRunJobOptions, createFleetQueue, isFleetRunJobData, type FleetRunJobData } from './fleet-queue.js';
+export { FLEET_RUN_JOB, fleetRunJobOptions, createFleetQueue, isFleetRunJobData, type FleetRunJobData } from './fleet-queue.js';

@@ -1,6 +1,5 @@
 import type { Pool } from 'pg';
-import { QueueName, queueAliases, type QueueAlias } from '../catalog.js';
-import type { FLEET_QUEUE } from '../fleet-queue.js';
+import { QueueName, queueAliases, type FLEET_QUEUE, type QueueAlias } from '../catalog.js';
 import type { RedisClient } from '../redis-client.js';
 import type { Broadcast } from './broadcast.js';
 
