@@ -1,6 +1,6 @@
 export { createTestDatabase, type TestDatabase } from './test-database.js';
 export { createTestRedis, type TestRedis } from './test-redis.js';
-export { testEnv } from './env.js';
+export { testEnv, quickTakeoverEnv } from './env.js';
 export { startTestSshd, insertTestServer, fingerprintOfPublicKey, TEST_SSH_USER, type TestSshd, type StartTestSshdOptions, type InsertTestServerOptions } from './sshd.js';
 export { ensureDebianPackage } from './debian-package.js';
 export { type FakePackage, type FakePackageManager, type FakePackageManagerOptions, type FakeRebootBehaviour } from './fake-package-manager.js';

@@ -7,7 +7,7 @@ import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retentionPolicies, type Backup, type Server } from '@mm/db';
 import { createProducer, createQueueEvents, type Producer } from '@mm/jobs';
-import { createTestDatabase, createTestRedis, ensureDebianPackage, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
+import { createTestDatabase, createTestRedis, ensureDebianPackage, insertTestServer, quickTakeoverEnv, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
 import type { CleanupResult } from '../src/handlers/cleanup.js';
 import { plainResticEnv, run, spawnWorker, tempDir, waitFor, type WorkerProcess } from './backup-test-kit.js';
 
@@ -67,12 +67,7 @@ function startWorker(): WorkerProcess {
     BACKUP_REPOSITORY_PASSWORD: password,
     BACKUP_LOCK_WAIT_MS: '20000',
     HEALTH_PORT: '0',
-    WORKER_LOCK_DURATION_MS: '4000',
-    WORKER_STALLED_INTERVAL_MS: '1000',
-    // The killed worker's server lease as short as its job lock: with the default 30 s the retaken job would only be
-    // deferred (busy server) until the dead holder's lease ran out.
-    SERVER_LEASE_MS: '4000',
-    SERVER_LEASE_RENEW_MS: '1000',
+    ...quickTakeoverEnv,
   });
   workers.push(worker);
   return worker;

@@ -6,7 +6,7 @@ import type { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backup, Server } from '@mm/db';
 import { createProducer, createQueueEvents, type Producer } from '@mm/jobs';
-import { createTestDatabase, createTestRedis, insertTestServer, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
+import { createTestDatabase, createTestRedis, insertTestServer, quickTakeoverEnv, startTestSshd, type TestDatabase, type TestRedis, type TestSshd } from '@mm/testing';
 import { filesUnder, listArchiveVerbose, run, sha256File, sizeOf, spawnWorker, tempDir, waitFor, type WorkerProcess } from './backup-test-kit.js';
 
 // Big enough that a transfer is still running when the test interrupts it (it waits for bytes on disk first).
@@ -64,13 +64,8 @@ function startWorker(extra: Record<string, string> = {}): WorkerProcess {
     HEALTH_PORT: '0',
     // These tests are about archive files (repository-faults.test.ts covers the restic engine).
     BACKUP_ENGINE: 'archive',
-    // A killed worker's lock expires after this, and the survivor looks for stalled jobs this often.
-    WORKER_LOCK_DURATION_MS: '4000',
-    WORKER_STALLED_INTERVAL_MS: '1000',
-    // Its server lease as short: with the default 30 s the retaken job would only be deferred (busy server) until the
-    // dead holder's lease ran out.
-    SERVER_LEASE_MS: '4000',
-    SERVER_LEASE_RENEW_MS: '1000',
+    // A killed worker's job is taken over within seconds.
+    ...quickTakeoverEnv,
     ...extra,
   });
   workers.push(worker);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createProducer, createQueueEvents, createRedisConnection, type Producer, type QueueAlias } from '@mm/jobs';
-import { ApiClient, createTestDatabase, createTestRedis, freePort, insertTestServer, killAll, type ServiceName, type ServiceProcess, spawnService, startTestSshd, type TestDatabase, type TestRedis, type TestSshd, waitFor } from '@mm/testing';
+import { ApiClient, createTestDatabase, createTestRedis, freePort, insertTestServer, killAll, quickTakeoverEnv, type ServiceName, type ServiceProcess, spawnService, startTestSshd, type TestDatabase, type TestRedis, type TestSshd, waitFor } from '@mm/testing';
 import type { Server } from '@mm/db';
 
 export const ADMIN_EMAIL = 'admin@reliability.test';
@@ -105,17 +105,8 @@ export async function createStack(opts: StackOptions = {}): Promise<Stack> {
         // No daily cleanup scheduler: its delayed job would sit in the backup queue's counts these tests assert on.
         return { ...common, JWT_SECRET: keys.jwtSecret, HOST: '127.0.0.1', ADMIN_EMAIL, ADMIN_PASSWORD, CLEANUP_CRON: 'off', ...extra };
       }
-      // Short job locks so a killed worker's jobs come back within seconds, not the production 90 s; server leases as
-      // short: a killed worker's server is free again once its job can be picked up again.
-      const worker = {
-        ...common,
-        HEALTH_PORT: '0',
-        HEALTH_HOST: '127.0.0.1',
-        WORKER_LOCK_DURATION_MS: '4000',
-        WORKER_STALLED_INTERVAL_MS: '1000',
-        SERVER_LEASE_MS: '4000',
-        SERVER_LEASE_RENEW_MS: '1000',
-      };
+      // A killed worker's jobs come back within seconds, not the production 90 s.
+      const worker = { ...common, HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1', ...quickTakeoverEnv };
       // These faults are checked on archive files; restic repositories have their own (backup-worker repository-faults.test.ts).
       if (name === 'backup-worker') return { ...worker, BACKUP_DIR: backupDir, BACKUP_ENCRYPTION_KEY: keys.encryptionKey, BACKUP_ENGINE: 'archive', ...extra };
       return { ...worker, ...extra };
