@@ -27,7 +27,7 @@ export {
   type ConnectionRole,
 } from './backend.js';
 export { type KeyValueStore, redisKeyValueStore, postgresKeyValueStore } from './stores/key-value-store.js';
-export { type QueueInspector, type StreamEntry, type EventsQueue, eventsQueueName, redisQueueInspector, postgresQueueInspector, postgresStreamId } from './stores/queue-inspector.js';
+export { type QueueInspector, type JobRead, type StreamEntry, type EventsQueue, eventsQueueName, redisQueueInspector, postgresQueueInspector, postgresStreamId } from './stores/queue-inspector.js';
 export { type Broadcast, type BroadcastListener, redisBroadcast, postgresBroadcast, postgresChannel } from './stores/broadcast.js';
 export { type LeaseStore, redisLeaseStore, postgresLeaseStore, serverLeaseKey } from './stores/lease-store.js';
 export { CANCEL_TOPIC, CANCEL_MARKER_TTL_MS, cancelMarkerKey, isCancelMessage, type CancelMessage } from './cancel-request.js';

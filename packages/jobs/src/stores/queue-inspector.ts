@@ -1,12 +1,22 @@
+import type { JobJson, JobState } from 'bullmq';
 import type { Pool } from 'pg';
 import { QueueName, queueAliases, type FLEET_QUEUE, type QueueAlias } from '../catalog.js';
 import type { RedisClient } from '../redis-client.js';
 import type { Broadcast } from './broadcast.js';
+import { postgresRowToJobJson, redisHashToJobJson, type PostgresJobRow } from './job-json.js';
 
 /** One entry of a queue's events stream: its id (`<ms>-<seq>` on Redis, `<n>-0` on PostgreSQL) and its fields. */
 export interface StreamEntry {
   id: string;
   fields: Record<string, string>;
+}
+
+/** A job read at once with where it is and its state (`GET /api/jobs/:id`): the state is BullMQ's getState's answer. */
+export interface JobRead {
+  queue: QueueAlias;
+  /** The job as BullMQ's backends decode it, for `Job.fromJSON`. */
+  job: JobJson;
+  state: JobState | 'unknown';
 }
 
 /**
@@ -26,6 +36,8 @@ export const eventsQueueName = (queue: EventsQueue): string => (Object.hasOwn(Qu
 export interface QueueInspector {
   /** The queue holding job `id` (ids are unique across the queues), or null. */
   locate(id: string): Promise<QueueAlias | null>;
+  /** The job `id` of the first queue holding it, with its state, in one command (Redis) or one query; null if none. */
+  read(id: string): Promise<JobRead | null>;
   /** The creation time (ms) of each job, 0 for one that is gone. */
   timestamps(queue: QueueAlias, ids: string[]): Promise<number[]>;
   /** The job's `data.serverId`: a string, null when it has none, undefined when the job is not held. */
@@ -46,9 +58,39 @@ export interface QueueInspector {
 /** The 1-based index of the first existing key, 0 when none: which queue holds a job, in one command. */
 const LOCATE_SCRIPT = `for i, key in ipairs(KEYS) do if redis.call('EXISTS', key) == 1 then return i end end return 0`;
 
-type LocatingRedis = RedisClient & { mmLocateJob(...keys: string[]): Promise<number> };
+/**
+ * The first queue holding job ARGV[1] (KEYS: each queue's key for it, in queue order): its 1-based index, its hash and
+ * its state; 0 when none holds it. The state checks are BullMQ 6's getStateV2-8.lua, in its order; their keys are the
+ * job key's queue base (`<prefix>:<queue>:`) plus BullMQ's key names, so on Redis Cluster they share the job key's slot
+ * through the prefix's hash tag, as BullMQ's own scripts derive keys from a prefix. LPOS needs Redis 6.0.6 (BullMQ
+ * falls back to LRANGE below it); the product needs 6.2 already for the Relay.
+ */
+const READ_SCRIPT = `
+local id = ARGV[1]
+local function stateOf(base)
+  if redis.call('ZSCORE', base .. 'completed', id) then return 'completed' end
+  if redis.call('ZSCORE', base .. 'failed', id) then return 'failed' end
+  if redis.call('ZSCORE', base .. 'delayed', id) then return 'delayed' end
+  if redis.call('ZSCORE', base .. 'prioritized', id) then return 'prioritized' end
+  if redis.call('LPOS', base .. 'active', id) then return 'active' end
+  if redis.call('LPOS', base .. 'wait', id) then return 'waiting' end
+  if redis.call('LPOS', base .. 'paused', id) then return 'waiting' end
+  if redis.call('ZSCORE', base .. 'waiting-children', id) then return 'waiting-children' end
+  return 'unknown'
+end
+for i, key in ipairs(KEYS) do
+  -- Redis deletes an emptied hash: a job key with no fields does not exist.
+  local fields = redis.call('HGETALL', key)
+  if #fields > 0 then return {i, fields, stateOf(string.sub(key, 1, #key - #id))} end
+end
+return 0`;
 
-/** XRANGE returns fields as [k1, v1, k2, v2, ...]. */
+type InspectingRedis = RedisClient & {
+  mmLocateJob(...keys: string[]): Promise<number>;
+  mmReadJob(...keysAndId: string[]): Promise<0 | [number, string[], string]>;
+};
+
+/** XRANGE and HGETALL in a script return fields as [k1, v1, k2, v2, ...]. */
 function pairs(flat: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
@@ -58,16 +100,23 @@ function pairs(flat: string[]): Record<string, string> {
 export function redisQueueInspector(redis: RedisClient, prefix: string): QueueInspector {
   const jobKey = (queue: EventsQueue, id: string) => `${prefix}:${eventsQueueName(queue)}:${id}`;
   const streamKey = (queue: EventsQueue) => `${prefix}:${eventsQueueName(queue)}:events`;
-  const locator = (): LocatingRedis => {
-    const r = redis as LocatingRedis;
+  const scripts = (): InspectingRedis => {
+    const r = redis as InspectingRedis;
     // ioredis sends EVALSHA and falls back to EVAL once per connection when the script is not loaded.
     if (typeof r.mmLocateJob !== 'function') redis.defineCommand('mmLocateJob', { numberOfKeys: queueAliases.length, lua: LOCATE_SCRIPT });
+    if (typeof r.mmReadJob !== 'function') redis.defineCommand('mmReadJob', { numberOfKeys: queueAliases.length, lua: READ_SCRIPT });
     return r;
   };
   return {
     async locate(id) {
-      const index = await locator().mmLocateJob(...queueAliases.map((q) => jobKey(q, id)));
+      const index = await scripts().mmLocateJob(...queueAliases.map((q) => jobKey(q, id)));
       return index > 0 ? (queueAliases[index - 1] as QueueAlias) : null;
+    },
+    async read(id) {
+      const found = await scripts().mmReadJob(...queueAliases.map((q) => jobKey(q, id)), id);
+      if (found === 0) return null;
+      const [index, flat, state] = found;
+      return { queue: queueAliases[index - 1] as QueueAlias, job: redisHashToJobJson(pairs(flat)), state: state as JobRead['state'] };
     },
     async timestamps(queue, ids) {
       if (ids.length === 0) return [];
@@ -100,6 +149,12 @@ function serverIdOf(raw: unknown): string | null {
   } catch {
     return null;
   }
+}
+
+/** BullMQ's PostgreSQL getState: the table has no prioritized state, a waiting job with a priority is one. */
+function postgresStateOf(row: Pick<PostgresJobRow, 'state' | 'priority'>): JobRead['state'] {
+  if (row.state === 'waiting' && (row.priority ?? 0) > 0) return 'prioritized';
+  return row.state as JobRead['state'];
 }
 
 /** A PostgreSQL event id as the stream id the API hands out: `<n>-0`, so one Last-Event-ID format serves both backends. */
@@ -136,6 +191,17 @@ export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Br
       const result = await pool.query<{ queue: string }>(`SELECT queue FROM ${t('job')} WHERE queue = ANY($1) AND id = $2 LIMIT 1`, [names, id]);
       const name = result.rows[0]?.queue;
       return name ? aliasOf(name) : null;
+    },
+    /** The row BullMQ's get_job_data reads, from the first queue in catalog order; the state as its getState maps it. */
+    async read(id) {
+      const result = await pool.query<PostgresJobRow & { queue: string }>(
+        `SELECT * FROM ${t('job')} WHERE queue = ANY($1::text[]) AND id = $2 ORDER BY array_position($1::text[], queue) LIMIT 1`,
+        [names, id],
+      );
+      const row = result.rows[0];
+      const queue = row ? aliasOf(row.queue) : null;
+      if (!row || !queue) return null;
+      return { queue, job: postgresRowToJobJson(row), state: postgresStateOf(row) };
     },
     async timestamps(queue, ids) {
       if (ids.length === 0) return [];

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { Job } from 'bullmq';
 import type { Producer, QueueAlias, QueueBackend } from '@mm/jobs';
 import { queueAliases } from '@mm/jobs';
 import { batchWritesThisTick } from './queue-guard.js';
@@ -76,13 +76,16 @@ export async function findJob(producer: Producer, id: string, backend?: QueueBac
   }
 }
 
-/** findJob and the job's state, the state read alongside the job (two round trips in all). */
+/**
+ * findJob and the job's state in one read (one script on Redis, one SELECT on PostgreSQL): the status route's hot
+ * path. The Job is built as BullMQ's getJob builds it after its own read (Job.fromId: Job.fromJSON of the stored job).
+ */
 export async function findJobWithState(producer: Producer, id: string, backend: QueueBackend): Promise<{ job: Job; queue: QueueAlias; state: JobState | 'unknown' } | null> {
-  const queue = await backend.inspector.locate(id);
-  if (!queue) return null;
   batchWritesThisTick(backend);
-  const [job, state] = await Promise.all([producer.queue(queue).getJob(id), producer.queue(queue).getJobState(id)]);
-  return job ? { job, queue, state: state as JobState | 'unknown' } : null;
+  const found = await backend.inspector.read(id);
+  if (!found) return null;
+  const job = Job.fromJSON(producer.queue(found.queue), found.job, id);
+  return { job, queue: found.queue, state: found.state as JobState | 'unknown' };
 }
 
 export async function jobState(job: Job): Promise<JobState | 'unknown'> {
