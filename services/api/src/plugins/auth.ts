@@ -1,8 +1,9 @@
 import fp from 'fastify-plugin';
+import type { FastifyRequest } from 'fastify';
 import jwt from '@fastify/jwt';
 import { ApiError, unavailable } from '../shared/errors.js';
 import { hasRole, type Role } from '../shared/roles.js';
-import { UserCache } from '../shared/user-cache.js';
+import { UserCache, type CachedUser } from '../shared/user-cache.js';
 import { looksLikeApiToken } from '../features/tokens/token-secret.js';
 import { VerifiedTokens } from './verified-tokens.js';
 import { CSRF_HEADER, WEB_SESSION_COOKIE, csrfTokenMatches, isSafeMethod, readCookie } from '../shared/web-session.js';
@@ -41,6 +42,14 @@ function bearerToken(header: string | undefined): string {
   return token;
 }
 
+/** What a failed token check answers: ApiErrors as they are, an expired JWT as such, anything else as no valid token. */
+function refusal(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const code = (err as { code?: string }).code;
+  const expired = code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED';
+  return new ApiError('UNAUTHORIZED', expired ? 'The token has expired; log in again.' : 'A valid Bearer token is required.');
+}
+
 /**
  * One guard for everything under /api: a valid Bearer JWT (or `?access_token=` on the SSE routes), or else the
  * dashboard's session cookie (with the CSRF header on unsafe methods), of a user who still exists, with the route's role.
@@ -57,11 +66,8 @@ export default fp<AuthPluginOptions>(
     const tokens = new VerifiedTokens<{ sub: string; role: Role; exp?: number }>((token) => app.jwt.verify(token));
     app.decorate('users', cache);
 
-    app.addHook('onRequest', async (request) => {
-      // The matched route's pattern, not the raw URL, so no spelling of a path slips past the guard.
-      if (!request.routeOptions.url?.startsWith('/api/')) return;
-      const required = request.routeOptions.config?.auth ?? 'viewer';
-      if (required === 'public') return;
+    /** The token's claims onto request.user (an API token's through its own lookup); throws ApiError when refused. */
+    const readCredential = (request: FastifyRequest): Promise<void> | undefined => {
       try {
         const queryToken = request.routeOptions.config?.queryToken ? (request.query as { access_token?: unknown }).access_token : undefined;
         // A browser's cookie counts only when the request names no other credential (scripts and the CLI are unaffected).
@@ -72,32 +78,65 @@ export default fp<AuthPluginOptions>(
         }
         const token = sessionToken ?? (!request.headers.authorization && typeof queryToken === 'string' ? queryToken : bearerToken(request.headers.authorization));
         if (sessionToken === undefined && looksLikeApiToken(token)) {
-          const found = await app.apiTokens.verify(token).catch((err: unknown) => {
-            request.log.warn({ err }, 'api token lookup failed');
-            throw unavailable('The database is unavailable; try again shortly.');
-          });
-          if (!found) throw new ApiError('UNAUTHORIZED', 'A valid Bearer token is required.');
-          request.user = { id: found.userId, email: '', role: found.role, tokenId: found.id };
-        } else {
-          // The verifier built at registration, behind a cache of verified tokens (request.jwtVerify decodes twice, caches nothing).
-          const payload = tokens.get(token);
-          request.user = { id: payload.sub, email: '', role: payload.role };
+          return app.apiTokens.verify(token).then(
+            (found) => {
+              if (!found) throw new ApiError('UNAUTHORIZED', 'A valid Bearer token is required.');
+              request.user = { id: found.userId, email: '', role: found.role, tokenId: found.id };
+            },
+            (err: unknown) => {
+              request.log.warn({ err }, 'api token lookup failed');
+              throw unavailable('The database is unavailable; try again shortly.');
+            },
+          );
         }
+        // The verifier built at registration, behind a cache of verified tokens (request.jwtVerify decodes twice, caches nothing).
+        const payload = tokens.get(token);
+        request.user = { id: payload.sub, email: '', role: payload.role };
+        return undefined;
       } catch (err) {
-        if (err instanceof ApiError) throw err;
-        const code = (err as { code?: string }).code;
-        const expired = code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED';
-        throw new ApiError('UNAUTHORIZED', expired ? 'The token has expired; log in again.' : 'A valid Bearer token is required.');
+        throw refusal(err);
       }
-      const user = await cache.get(request.user.id).catch((err: unknown) => {
-        request.log.warn({ err }, 'user lookup failed');
-        throw unavailable('The database is unavailable; try again shortly.');
-      });
+    };
+
+    /** The user behind request.user as it is now (role changes and deletions count within UserCache's TTL), and the route's role. */
+    const admit = (request: FastifyRequest, user: CachedUser | null, required: Role): void => {
       if (!user) throw new ApiError('UNAUTHORIZED', 'The account behind this token no longer exists.');
       const { tokenId } = request.user;
       // An API token acts with its own role, and never above its owner's current one (a demoted owner's tokens follow).
       request.user = tokenId ? { ...user, role: hasRole(user.role, request.user.role) ? request.user.role : user.role, tokenId } : user;
       if (!hasRole(request.user.role, required)) throw new ApiError('FORBIDDEN', `This action needs the ${required} role.`);
+    };
+
+    const lookUpUser = (request: FastifyRequest, required: Role): Promise<void> =>
+      cache.get(request.user.id).then(
+        (user) => admit(request, user, required),
+        (err: unknown) => {
+          request.log.warn({ err }, 'user lookup failed');
+          throw unavailable('The database is unavailable; try again shortly.');
+        },
+      );
+
+    // A callback hook: a request whose token and user are both cached (nearly all of them) is admitted without a
+    // promise; only a cache miss or an API token waits on a lookup (docs/PERFORMANCE.md).
+    app.addHook('onRequest', (request, _reply, done) => {
+      // The matched route's pattern, not the raw URL, so no spelling of a path slips past the guard.
+      const required = request.routeOptions.url?.startsWith('/api/') ? (request.routeOptions.config?.auth ?? 'viewer') : 'public';
+      if (required === 'public') return done();
+      let pending: Promise<void> | undefined;
+      try {
+        const reading = readCredential(request);
+        if (reading) {
+          pending = reading.then(() => lookUpUser(request, required));
+        } else {
+          const cached = cache.peek(request.user.id);
+          if (cached === undefined) pending = lookUpUser(request, required);
+          else admit(request, cached, required);
+        }
+      } catch (err) {
+        return done(err as Error);
+      }
+      if (!pending) return done();
+      pending.then(() => done(), (err: Error) => done(err));
     });
   },
   { name: 'auth', dependencies: ['database', 'api-tokens'] },

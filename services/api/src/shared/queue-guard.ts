@@ -13,21 +13,33 @@ export const queueDownMessage = (backend: Pick<QueueBackend, 'kind'>, then = 'tr
  * ceiling, so a request answers 503 within about a second instead of hanging while the queue store is down.
  * Bulk admin operations (retry every failed job) pass a longer ceiling.
  */
-export async function withQueue<T>(backend: QueueBackend, op: () => Promise<T>, timeoutMs = TIMEOUT_MS): Promise<T> {
-  if (!backend.isReady()) throw unavailable(queueDownMessage(backend));
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unavailable(queueDownMessage(backend))), timeoutMs);
-  });
+export function withQueue<T>(backend: QueueBackend, op: () => Promise<T>, timeoutMs = TIMEOUT_MS): Promise<T> {
+  if (!backend.isReady()) return Promise.reject(unavailable(queueDownMessage(backend)));
+  let pending: Promise<T>;
   try {
-    return await Promise.race([op(), timeout]);
+    pending = op();
   } catch (err) {
-    if (err instanceof ApiError) throw err;
-    if (isConnectionError(err)) throw unavailable(queueDownMessage(backend));
-    throw err;
-  } finally {
-    clearTimeout(timer);
+    return Promise.reject(queueFailure(backend, err));
   }
+  // One promise and one timer per call (this wraps every enqueue and status read): no race, no second promise.
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(unavailable(queueDownMessage(backend))), timeoutMs);
+    pending.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(queueFailure(backend, err));
+      },
+    );
+  });
+}
+
+/** A store that cannot be reached is a 503 for the client; any other error goes on as it is. */
+function queueFailure(backend: QueueBackend, err: unknown): unknown {
+  return err instanceof ApiError || !isConnectionError(err) ? err : unavailable(queueDownMessage(backend));
 }
 
 function isConnectionError(err: unknown): boolean {

@@ -11,9 +11,14 @@ export class ServerLookup {
   private readonly known = new Map<string, number>();
   constructor(private readonly db: Db) {}
 
-  async exists(id: string): Promise<boolean> {
+  /** Whether the server was seen within TTL_MS: the trigger routes skip `exists` and its promise then. */
+  isKnown(id: string): boolean {
     const expires = this.known.get(id);
-    if (expires !== undefined && expires > Date.now()) return true;
+    return expires !== undefined && expires > Date.now();
+  }
+
+  async exists(id: string): Promise<boolean> {
+    if (this.isKnown(id)) return true;
     const [row] = await this.db.select({ id: servers.id }).from(servers).where(eq(servers.id, id));
     if (!row) {
       this.known.delete(id);
