@@ -185,6 +185,25 @@ describe('action names', () => {
   });
 });
 
+describe('entries carrying text PostgreSQL refuses', () => {
+  it('are written with that text replaced, and do not hold back the entries after them', async () => {
+    // A login attempt names the email tried, straight from the body: a NUL or a lone surrogate there is text that
+    // PostgreSQL refuses (in text columns and in jsonb). One such entry must not stall the whole trail.
+    const hostile = 'nul\u0000and\ud800lone@example.test';
+    const login = await t.call(null, { method: 'POST', url: '/api/auth/login', payload: { email: hostile, password: 'wrong-password-123' } });
+    expect(login.statusCode).toBe(400);
+    const after = await t.call('operator', { method: 'DELETE', url: '/api/servers/00000000-0000-4000-8000-0000000000aa' });
+    expect(after.statusCode).toBe(404);
+    expect(t.app.audit.size).toBe(2);
+    await t.app.audit.flush();
+    expect(t.app.audit.size).toBe(0);
+    const [attempt] = await readAll('&action=auth.login&outcome=failure').then((all) => all.filter((e) => e.statusCode === 400));
+    expect(attempt?.actor.email).toBe('nul\ufffdand\ufffdlone@example.test');
+    const [next] = await readAll('&targetId=00000000-0000-4000-8000-0000000000aa');
+    expect(next).toMatchObject({ action: 'server.delete', statusCode: 404 });
+  });
+});
+
 describe('the buffer while PostgreSQL refuses writes', () => {
   it('keeps entries for the next flush and drops the oldest beyond its cap', async () => {
     const written: string[] = [];

@@ -58,6 +58,27 @@ function readResponse(payload: unknown): FromResponse {
   }
 }
 
+/** A NUL or any surrogate: the quick test before the exact one (both linear: no quantifiers). */
+const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
+/** A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Text as PostgreSQL takes it: a NUL, or a lone UTF-16 surrogate (which JSON carries as an escape jsonb refuses),
+ * becomes U+FFFD. Entries hold client-chosen text (the email a login tried, path parameters, a restore's target
+ * path), and one entry PostgreSQL refuses would fail its whole batch at every retry, stalling the trail.
+ */
+function storable(text: string): string;
+function storable(text: string | null): string | null;
+function storable(text: string | null): string | null {
+  if (text === null || !MAYBE_UNSTORABLE.test(text)) return text;
+  return text.replace(UNSTORABLE, '\ufffd');
+}
+
+/** A details object with every string in it made storable (details are rare: restores and a few admin calls). */
+const storableDetails = (details: Record<string, unknown> | null): Record<string, unknown> | null =>
+  details === null ? null : (JSON.parse(JSON.stringify(details, (_key, value: unknown) => (typeof value === 'string' ? storable(value) : value))) as Record<string, unknown>);
+
 /** A route's own hooks of one kind, as a list (Fastify takes a function or an array). */
 const toArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
 
@@ -94,12 +115,13 @@ export default fp<AuditPluginOptions>(
       async (rows) => {
         // One JSON parameter per batch, each entry a positional array: drizzle building a 200-row VALUES list cost more
         // CPU than the enqueue itself, and named keys made half of the bytes sent (docs/PERFORMANCE.md).
+        // The time as epoch milliseconds: a Date would be turned into an ISO string per entry (docs/PERFORMANCE.md).
         const entries = rows.map((r) => [
-          r.at, r.actorId, r.actorEmail, r.actorRole, r.action, r.method, r.route, r.targetId, r.statusCode, r.outcome, r.requestId, r.ip, r.tokenId, r.details,
+          r.at.getTime(), r.actorId, r.actorEmail, r.actorRole, r.action, r.method, r.route, r.targetId, r.statusCode, r.outcome, r.requestId, r.ip, r.tokenId, r.details,
         ]);
         await app.db.execute(sql`
           insert into ${auditLog} (at, actor_id, actor_email, actor_role, action, method, route, target_id, status_code, outcome, request_id, ip, token_id, details)
-          select (e->>0)::timestamptz, (e->>1)::uuid, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7, (e->>8)::integer, e->>9, e->>10, e->>11,
+          select to_timestamp((e->>0)::numeric / 1000), (e->>1)::uuid, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7, (e->>8)::integer, e->>9, e->>10, e->>11,
             (e->>12)::uuid, nullif(e->13, 'null'::jsonb)
           from jsonb_array_elements(${JSON.stringify(entries)}::jsonb) as e`);
       },
@@ -153,18 +175,18 @@ export default fp<AuditPluginOptions>(
       buffer.push({
         at: new Date(),
         actorId: actor?.id ?? null,
-        actorEmail: actor?.email || (login ? attemptedEmail(request) : null),
+        actorEmail: storable(actor?.email || (login ? attemptedEmail(request) : null)),
         actorRole: actor?.role || null,
         action: plan.action,
         method: request.method,
         route: request.routeOptions.url as string,
-        targetId: auditTarget(request.params, login ? undefined : fromResponse.createdId),
+        targetId: storable(auditTarget(request.params, login ? undefined : fromResponse.createdId)),
         statusCode: status,
         outcome: status < 400 ? 'success' : 'failure',
         requestId: String(request.id),
-        ip: request.ip ?? null,
+        ip: storable(request.ip ?? null),
         tokenId: login ? null : (user?.tokenId ?? null),
-        details: request.auditDetails,
+        details: storableDetails(request.auditDetails),
       });
     }
 
