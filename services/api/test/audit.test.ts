@@ -208,7 +208,7 @@ describe('the buffer while PostgreSQL refuses writes', () => {
   it('keeps entries for the next flush and drops the oldest beyond its cap', async () => {
     const written: string[] = [];
     let down = true;
-    const buffer = new AuditBuffer(
+    const buffer = new AuditBuffer<NewAuditLogEntry>(
       async (rows) => {
         if (down) throw new Error('connection refused');
         written.push(...rows.map((r) => r.action));

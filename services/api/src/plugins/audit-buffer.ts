@@ -1,5 +1,4 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { NewAuditLogEntry } from '@mm/db';
 
 export interface AuditBufferOptions {
   intervalMs: number;
@@ -14,15 +13,15 @@ export interface AuditBufferOptions {
  * audit write. Trade-off: entries buffered when the process dies are lost, and during a long PostgreSQL outage the
  * oldest beyond `maxEntries` are dropped, with the count logged; a request is never failed or slowed for its audit.
  */
-export class AuditBuffer {
-  private entries: NewAuditLogEntry[] = [];
+export class AuditBuffer<T> {
+  private entries: T[] = [];
   private dropped = 0;
   private failing = false;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly write: (rows: NewAuditLogEntry[]) => Promise<void>,
+    private readonly write: (rows: T[]) => Promise<void>,
     private readonly opts: AuditBufferOptions,
   ) {}
 
@@ -35,7 +34,7 @@ export class AuditBuffer {
     return this.entries.length;
   }
 
-  push(entry: NewAuditLogEntry): void {
+  push(entry: T): void {
     this.entries.push(entry);
     this.trim();
     if (this.entries.length >= this.opts.batchSize && !this.flushing) void this.flush();
