@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scans } from '@mm/db';
@@ -49,8 +48,19 @@ describe('PostgreSQL unavailable', () => {
         if (!found) throw new Error(`job ${scanId} vanished`);
         return found;
       };
-      // Longer than the catalog's backoff (5 s, then 10 s): counted as attempts, two of the three would be gone by now.
-      await delay(20_000);
+      // Taken more often than its attempts allow: had a deferral counted as an attempt, the job would have used one
+      // (and, after the catalog's backoff of 5 s then 10 s, failed) before that. The wait ends early on either, so
+      // the assertions below say which; a deferral is the same however long the outage lasts (job-outcome.ts).
+      const attempts = (await job()).opts.attempts ?? 1;
+      await waitFor(
+        async () => {
+          const taken = await job();
+          return taken.attemptsStarted > attempts || taken.attemptsMade > 0 || taken.failedReason !== undefined;
+        },
+        'the scan to be taken more times than its attempts',
+        60_000,
+        250,
+      );
       const waiting = await job();
       // Taken several times (every DATABASE_RETRY_DELAY_MS), yet no attempt used and no failure recorded.
       expect(waiting.attemptsStarted).toBeGreaterThanOrEqual(3);
