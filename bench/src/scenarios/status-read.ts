@@ -35,7 +35,7 @@ export const statusRead: Scenario = {
           config,
           'status read',
           { label: 'bare route: getJob + getState', spec: { url: bare.url, headers: {}, requests: ids.map((id) => ({ method: 'GET' as const, path: `/bare/jobs/${id}` })) } },
-          { label: 'API: JWT + findJob + getState + view', spec: { url: api.url, headers: { authorization: `Bearer ${api.token}` }, requests: ids.map((id) => ({ method: 'GET' as const, path: `/api/jobs/${id}` })) } },
+          { label: 'API: JWT + job and state in one read + view', spec: { url: api.url, headers: { authorization: `Bearer ${api.token}` }, requests: ids.map((id) => ({ method: 'GET' as const, path: `/api/jobs/${id}` })) } },
           // Issue 13: 0.85 of a bare getJob + getState route at least, with auth and a log line on it.
           0.85,
         );
