@@ -59,8 +59,10 @@ function readResponse(payload: unknown): FromResponse {
 }
 
 /** A NUL or any surrogate: the quick test before the exact one (both linear: no quantifiers). */
+// eslint-disable-next-line no-control-regex -- a NUL is exactly the character PostgreSQL refuses
 const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
 /** A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one. */
+// eslint-disable-next-line no-control-regex -- as above
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
