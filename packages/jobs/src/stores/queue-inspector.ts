@@ -29,14 +29,12 @@ export type EventsQueue = QueueAlias | typeof FLEET_QUEUE;
 export const eventsQueueName = (queue: EventsQueue): string => (Object.hasOwn(QueueName, queue) ? QueueName[queue as QueueAlias] : queue);
 
 /**
- * The reads of BullMQ's own data that its classes do not offer and the API needs: which queue holds a job id, a
+ * The reads of BullMQ's own data that its classes do not offer and the API needs: a job with its queue and state, a
  * page of a queue's events stream (SSE replay and resume), job creation times for listings, a job's server, and the
  * failed jobs up to a time. Redis reads BullMQ's keys; PostgreSQL its tables in schema `bullmq`.
  */
 export interface QueueInspector {
-  /** The queue holding job `id` (ids are unique across the queues), or null. */
-  locate(id: string): Promise<QueueAlias | null>;
-  /** The job `id` of the first queue holding it, with its state, in one command (Redis) or one query; null if none. */
+  /** The job `id` of the first queue holding it (ids are unique across the queues), with its state, in one command (Redis) or one query; null if none. */
   read(id: string): Promise<JobRead | null>;
   /** The creation time (ms) of each job, 0 for one that is gone. */
   timestamps(queue: QueueAlias, ids: string[]): Promise<number[]>;
@@ -54,9 +52,6 @@ export interface QueueInspector {
    */
   watch(queue: EventsQueue, wake: () => void): { close(): Promise<void> } | null;
 }
-
-/** The 1-based index of the first existing key, 0 when none: which queue holds a job, in one command. */
-const LOCATE_SCRIPT = `for i, key in ipairs(KEYS) do if redis.call('EXISTS', key) == 1 then return i end end return 0`;
 
 /**
  * The first queue holding job ARGV[1] (KEYS: each queue's key for it, in queue order): its 1-based index, its hash and
@@ -86,7 +81,6 @@ end
 return 0`;
 
 type InspectingRedis = RedisClient & {
-  mmLocateJob(...keys: string[]): Promise<number>;
   mmReadJob(...keysAndId: string[]): Promise<0 | [number, string[], string]>;
 };
 
@@ -103,15 +97,10 @@ export function redisQueueInspector(redis: RedisClient, prefix: string): QueueIn
   const scripts = (): InspectingRedis => {
     const r = redis as InspectingRedis;
     // ioredis sends EVALSHA and falls back to EVAL once per connection when the script is not loaded.
-    if (typeof r.mmLocateJob !== 'function') redis.defineCommand('mmLocateJob', { numberOfKeys: queueAliases.length, lua: LOCATE_SCRIPT });
     if (typeof r.mmReadJob !== 'function') redis.defineCommand('mmReadJob', { numberOfKeys: queueAliases.length, lua: READ_SCRIPT });
     return r;
   };
   return {
-    async locate(id) {
-      const index = await scripts().mmLocateJob(...queueAliases.map((q) => jobKey(q, id)));
-      return index > 0 ? (queueAliases[index - 1] as QueueAlias) : null;
-    },
     async read(id) {
       const found = await scripts().mmReadJob(...queueAliases.map((q) => jobKey(q, id)), id);
       if (found === 0) return null;
@@ -187,11 +176,6 @@ export function postgresQueueInspector(pool: Pool, schema: string, broadcast: Br
   const names = queueAliases.map((q) => QueueName[q]);
   const aliasOf = (name: string) => queueAliases.find((q) => QueueName[q] === name) ?? null;
   return {
-    async locate(id) {
-      const result = await pool.query<{ queue: string }>(`SELECT queue FROM ${t('job')} WHERE queue = ANY($1) AND id = $2 LIMIT 1`, [names, id]);
-      const name = result.rows[0]?.queue;
-      return name ? aliasOf(name) : null;
-    },
     /** The row BullMQ's get_job_data reads, from the first queue in catalog order; the state as its getState maps it. */
     async read(id) {
       const result = await pool.query<PostgresJobRow & { queue: string }>(

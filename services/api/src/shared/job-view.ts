@@ -50,8 +50,8 @@ const inFlight = new WeakMap<Producer, Map<string, Promise<{ job: Job; queue: Qu
 
 /**
  * Job ids are unique across the three queues (they are record ids), so the first queue holding the id owns
- * it. With `backend`: its inspector finds the queue (one EXISTS script on Redis, one indexed SELECT on PostgreSQL),
- * then only that job is read (2 round trips instead of 3 job reads), and concurrent lookups of one id share them.
+ * it. With `backend`: its inspector reads the job from that queue in one round trip (findJobWithState), and
+ * concurrent lookups of one id share it.
  */
 export async function findJob(producer: Producer, id: string, backend?: QueueBackend): Promise<{ job: Job; queue: QueueAlias } | null> {
   if (!backend) {
@@ -63,11 +63,7 @@ export async function findJob(producer: Producer, id: string, backend?: QueueBac
   if (!pending) inFlight.set(producer, (pending = new Map()));
   const shared = pending.get(id);
   if (shared) return shared;
-  const lookup = (async () => {
-    const queue = await backend.inspector.locate(id);
-    const job = queue ? await producer.queue(queue).getJob(id) : undefined;
-    return job && queue ? { job, queue } : null;
-  })();
+  const lookup = findJobWithState(producer, id, backend).then((found) => (found ? { job: found.job, queue: found.queue } : null));
   pending.set(id, lookup);
   try {
     return await lookup;
