@@ -174,13 +174,16 @@ export default fp<AuditPluginOptions>(
       }
       if (Object.keys(plans).length === 0) return;
       const planOf = (request: FastifyRequest) => plans[request.method];
-      route.onSend = [
-        ...toArray(route.onSend),
-        (request, reply, payload, done) => {
-          if (reply.statusCode < 300 && planOf(request)?.readsResponse) responses.set(request, readResponse(payload));
-          done(null, payload);
-        },
-      ];
+      // A hook that could never read anything is not added: each hook is a step on every call (the trigger routes).
+      if (Object.values(plans).some((plan) => plan.readsResponse)) {
+        route.onSend = [
+          ...toArray(route.onSend),
+          (request, reply, payload, done) => {
+            if (reply.statusCode < 300 && planOf(request)?.readsResponse) responses.set(request, readResponse(payload));
+            done(null, payload);
+          },
+        ];
+      }
       route.onResponse = [
         ...toArray(route.onResponse),
         (request, reply, done) => {

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { isCluster, type QueueBackend } from '@mm/jobs';
 import { ApiError, unavailable } from './errors.js';
 
@@ -62,6 +63,17 @@ export function batchWritesThisTick(backend: QueueBackend): void {
   // A cluster client has a socket per node, behind its own routing: its writes go out as they come.
   if (!redis || isCluster(redis)) return;
   const socket = redis.stream;
+  // Requests read in the same turn of the event loop (several, under load) share one cork and one setImmediate.
+  if (corked.has(socket)) return;
+  corked.add(socket);
   socket.cork();
-  setImmediate(() => socket.uncork());
+  setImmediate(uncork, socket);
+}
+
+/** Sockets corked until this turn's check phase. */
+const corked = new WeakSet<Writable>();
+
+function uncork(socket: Writable): void {
+  corked.delete(socket);
+  socket.uncork();
 }
