@@ -27,10 +27,6 @@ export const postgresPass = [
 // Each project spreads the preset itself: with `extends: true` vitest would merge the include lists, not replace them.
 export default defineConfig({
   test: {
-    // vitest's default on a 2-core machine is one file at a time (cores - 1). Each file has its own database, queue
-    // prefix, sshd and ports, and most of its time is spent waiting on them and on the processes it starts: two at
-    // once took this suite from 354 s to 231-249 s on the 2-core CI box (two runs, all 540 tests passing).
-    maxWorkers: 2,
     projects: [
       { test: { ...preset.test, name: 'redis', exclude: [...configDefaults.exclude, 'test/postgres-backend-processes.test.ts'] } },
       { test: { ...preset.test, name: 'postgres', include: postgresPass, env: { TEST_QUEUE_BACKEND: 'postgres' } } },
