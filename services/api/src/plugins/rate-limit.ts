@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import fp from 'fastify-plugin';
 import type { onRequestHookHandler } from 'fastify';
 import { ApiError } from '../shared/errors.js';
+import { withHook } from './route-hooks.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -89,8 +90,9 @@ function humanDuration(seconds: number): string {
 function limiter(limit: WindowCounts): onRequestHookHandler {
   const { max, windowMs, limitHeader } = limit;
   return function rateLimit(request, reply, done) {
-    // Monotonic: a wall-clock step back would otherwise stretch every open window.
-    const now = performance.now();
+    // Monotonic: a wall-clock step back would otherwise stretch every open window. Whole milliseconds: with a
+    // fraction, (now + window) - now can come out a hair over the window and round the reset up a second.
+    const now = Math.floor(performance.now());
     const { hits, startedAt } = limit.hit(request.ip, now);
     const resetSeconds = Math.ceil((startedAt + windowMs - now) / 1000);
     void reply.header('x-ratelimit-limit', limitHeader);
@@ -125,9 +127,7 @@ export default fp<RateLimitPluginOptions>(
       const own = route.config?.rateLimit;
       if (own === false) return;
       const hook = own ? limiter(new WindowCounts(checked(`max of ${route.url}`, own.max), checked(`timeWindow of ${route.url}`, own.timeWindow))) : global;
-      // A new list, not a push: a GET and the HEAD Fastify adds for it may share their options' list.
-      const existing = route.onRequest;
-      route.onRequest = existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
+      route.onRequest = withHook(route.onRequest, hook);
     });
   },
   { name: 'rate-limit' },
