@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseFullScanOutput } from '../src/full-scan/parse-output.js';
 import { FULL_SCAN_SCRIPT } from '../src/full-scan/script.js';
 
@@ -34,14 +34,16 @@ RLSA-2024:4324 Important/Sec. openssl-1:3.0.7-28.el9_4.x86_64
 RLSA-2024:4999 Important/Sec. openssl-1:3.0.7-28.el9_4.x86_64
 `;
 
+let toolPaths: string[];
 let bin: string;
+
+beforeAll(async () => {
+  toolPaths = await Promise.all(TOOLS.map(async (tool) => (await run('/bin/sh', ['-c', `command -v ${tool}`])).stdout.trim()));
+});
 
 beforeEach(async () => {
   bin = await mkdtemp(join(tmpdir(), 'mm-scan-rpm-'));
-  for (const tool of TOOLS) {
-    const { stdout } = await run('/bin/sh', ['-c', `command -v ${tool}`]);
-    await symlink(stdout.trim(), join(bin, tool));
-  }
+  for (const [i, tool] of TOOLS.entries()) await symlink(toolPaths[i] as string, join(bin, tool));
   await fake('rpm', `printf 'bash-5.1.8-9.el9.x86_64\\ncurl-7.76.1-26.el9.x86_64\\nopenssl-3.0.7-27.el9.x86_64\\n'`);
 });
 

@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { auditLog } from '@mm/db';
 import { AuditBuffer } from './audit-buffer.js';
 import { auditAction, auditTarget, MUTATING_METHODS } from './audit-action.js';
+import { withHook } from './route-hooks.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -81,8 +82,6 @@ function storable(text: string | null): string | null {
 const storableDetails = (details: Record<string, unknown> | null): Record<string, unknown> | null =>
   details === null ? null : (JSON.parse(JSON.stringify(details, (_key, value: unknown) => (typeof value === 'string' ? storable(value) : value))) as Record<string, unknown>);
 
-/** A route's own hooks of one kind, as a list (Fastify takes a function or an array). */
-const toArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
 
 type SchemaNode = { properties?: Record<string, SchemaNode> } | undefined;
 
@@ -176,22 +175,16 @@ export default fp<AuditPluginOptions>(
       const planOf = (request: FastifyRequest) => plans[request.method];
       // A hook that could never read anything is not added: each hook is a step on every call (the trigger routes).
       if (Object.values(plans).some((plan) => plan.readsResponse)) {
-        route.onSend = [
-          ...toArray(route.onSend),
-          (request, reply, payload, done) => {
-            if (reply.statusCode < 300 && planOf(request)?.readsResponse) responses.set(request, readResponse(payload));
-            done(null, payload);
-          },
-        ];
+        route.onSend = withHook(route.onSend, (request, reply, payload, done) => {
+          if (reply.statusCode < 300 && planOf(request)?.readsResponse) responses.set(request, readResponse(payload));
+          done(null, payload);
+        });
       }
-      route.onResponse = [
-        ...toArray(route.onResponse),
-        (request, reply, done) => {
-          const plan = planOf(request);
-          if (plan) record(request, reply.statusCode, plan);
-          done();
-        },
-      ];
+      route.onResponse = withHook(route.onResponse, (request, reply, done) => {
+        const plan = planOf(request);
+        if (plan) record(request, reply.statusCode, plan);
+        done();
+      });
     });
 
     function record(request: FastifyRequest, status: number, plan: AuditPlan): void {
