@@ -459,13 +459,17 @@ describe('controlling a run', () => {
     const since = new Date();
     const { runId, servers: planned } = await startRun({ action: 'scan', selector: { names: ['node-3?'] }, concurrency: 2 });
     await waitUntil(async () => ((await runOf(runId)).counts.completed ?? 0) >= 1, 'a server done');
+    // Servers not yet started just before the abort: more may start in between (how many depends on the machine's
+    // load), none may come back, so this bounds the skipped count from above.
+    const notStarted = (await runOf(runId)).counts.pending;
     const res = await t.call('operator', { method: 'POST', url: `/api/fleet-runs/${runId}/abort?cancelRunning=true` });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().data).toMatchObject({ id: runId, state: 'aborted', leftRunning: 0 });
     const run = await waitForEnd(runId);
     expect(run.state).toBe('aborted');
     expect(run.reason).toBe(`aborted by user ${t.userIds.operator}`);
-    expect(run.counts.skipped).toBeGreaterThanOrEqual(5);
+    expect(run.counts.skipped).toBeGreaterThanOrEqual(1);
+    expect(run.counts.skipped).toBeLessThanOrEqual(notStarted);
     expect(run.counts.completed + run.counts.cancelled + run.counts.failed + run.counts.skipped).toBe(10);
     const skipped = run.waves.flatMap((w) => w.servers).filter((s) => s.state === 'skipped').map((s) => s.serverId);
     const records = await scansOfServersSince(planned.map((p) => p.id), since);
