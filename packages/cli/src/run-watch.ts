@@ -84,6 +84,10 @@ class RunModel {
         return { percent: live?.progress ?? 0, text: `failed: ${s.error ?? 'unknown reason'}` };
       case 'queued':
         return { percent: live?.progress ?? 0, text: live?.milestone ?? s.jobState ?? 'queued' };
+      case 'pending':
+        // The full view is read at most once a second, so a short job can be running, even finishing, while the
+        // last view still says pending: its own events are newer than that view.
+        return live ? { percent: live.progress, text: live.milestone ?? 'running' } : { percent: 0, text: 'pending' };
       default:
         return { percent: 0, text: s.state };
     }
