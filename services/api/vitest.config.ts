@@ -27,6 +27,10 @@ export const postgresPass = [
 // Each project spreads the preset itself: with `extends: true` vitest would merge the include lists, not replace them.
 export default defineConfig({
   test: {
+    // vitest's default on a 2-core machine is one file at a time (cores - 1). Each file has its own database, queue
+    // prefix, sshd and ports, and most of its time is spent waiting on them and on the processes it starts, so two
+    // at once take this suite from about 400 s to about 250 s of CI. No test here may depend on how fast it runs.
+    maxWorkers: 2,
     projects: [
       { test: { ...preset.test, name: 'redis', exclude: [...configDefaults.exclude, 'test/postgres-backend-processes.test.ts'] } },
       { test: { ...preset.test, name: 'postgres', include: postgresPass, env: { TEST_QUEUE_BACKEND: 'postgres' } } },
