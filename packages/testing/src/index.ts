@@ -15,3 +15,4 @@ export { freePort } from './free-port.js';
 export { waitFor } from './wait-for.js';
 export { startChildServer, type ChildServer } from './child-server.js';
 export { startRedisServer } from './redis-server.js';
+export { databaseOutage, type DatabaseOutage } from './database-outage.js';

@@ -55,7 +55,7 @@ export async function failAttempt(deps: OutcomeDeps, attempt: Attempt, err: unkn
   if (classified instanceof DelayedError) return classified;
   const jobLog = runtime?.ctx.log ?? deps.log.child({ jobId: job.id, queue: deps.queue, jobName: job.name });
 
-  if (!timedOut && !cancelled && !leaseLost && (await deps.outage.explains(classified))) {
+  if (!timedOut && !cancelled && !leaseLost && (await deps.outage.explains(classified, err))) {
     const delayMs = deps.databaseRetryDelayMs;
     jobLog.warn({ err: classified, delayMs }, 'database unavailable: job deferred');
     await journal.deferred(`PostgreSQL is unavailable (${classified.message}); trying again in ${delayMs} ms`);

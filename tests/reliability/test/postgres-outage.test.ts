@@ -1,11 +1,10 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scans } from '@mm/db';
-import { databaseOutage, type DatabaseOutage } from './support/database-outage.js';
 import { expectErrorEnvelope } from './support/envelope.js';
 import { enqueueScan } from './support/enqueue.js';
 import { createStack, type Stack } from './support/stack.js';
-import { waitFor } from '@mm/testing';
+import { databaseOutage, waitFor, type DatabaseOutage } from '@mm/testing';
 
 /*
  * PostgreSQL unavailable, simulated on this test's own database only (connections refused and terminated):

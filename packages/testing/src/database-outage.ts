@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import { testEnv } from '@mm/testing';
+import { testEnv } from './env.js';
 
 /**
  * Makes ONE test database unavailable without touching the shared server: new connections are refused
