@@ -2,7 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '@mm/db';
-import { createTestDatabase, databaseOutage, type DatabaseOutage, type TestDatabase } from '@mm/testing';
+import { createTestDatabase, databaseOutage, waitFor, type DatabaseOutage, type TestDatabase } from '@mm/testing';
 import { databaseOutageCheck, lostDatabaseConnection } from '../src/database-outage.js';
 import { classifyError } from '../src/error-classification.js';
 
@@ -62,11 +62,15 @@ describe('a failed attempt meets the database', () => {
   it('defers on a query whose session was terminated by the outage', async () => {
     const running = failureOf(other.db.execute(sql`select pg_sleep(30)`));
     // The sleep has started once its backend shows it; then the outage terminates it.
-    for (let i = 0; i < 100; i += 1) {
-      const [row] = await testDb.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = ${testDb.name} and query like 'select pg_sleep%'`;
-      if (row && row.n > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(
+      async () => {
+        const [row] = await testDb.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = ${testDb.name} and state = 'active' and query like 'select pg_sleep%'`;
+        return (row?.n ?? 0) > 0;
+      },
+      'the sleeping query to start',
+      10_000,
+      50,
+    );
     await outage.begin();
     let terminated: unknown;
     try {
